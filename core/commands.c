@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int cc_placeholder_t;

@@ -1,0 +1,274 @@
+/* changecast/plugin.h — the plugin descriptor and the host API.
+ *
+ * A plugin is a shared object exporting exactly one symbol:
+ *
+ *     CC_EXPORT const cc_plugin_t *cc_plugin_entry(void);
+ *
+ * returning a static descriptor that starts with the ABI version it was built
+ * against and its own size. The host accepts a plugin when the majors match
+ * and the plugin's minor is not newer than the host's; within a major, structs
+ * only grow at the end and each side reads no further than the other's
+ * `size`. Plugins are loaded RTLD_NOW | RTLD_LOCAL and should be built with
+ * -fvisibility=hidden; the daemon exports no symbols, so every host service is
+ * reached through the `cc_host_t` vtable handed to `init`.
+ *
+ * Threads. Sources: init, start, stop and destroy run on the main thread;
+ * a source that blocks (a database driver) runs its own thread, started in
+ * `start` and joined in `stop`, and hands changes to the core with
+ * `host->emit`. Sinks: init and destroy run on the main thread; start,
+ * deliver, reopen and stop run on the sink's own event-loop thread
+ * (`host->event_base`), which the sink may use for its own I/O and timers.
+ * Plugins never block the thread that calls them for long.
+ */
+#ifndef CHANGECAST_PLUGIN_H
+#define CHANGECAST_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#include "changecast/portable.h"
+#include "changecast/error.h"
+#include "changecast/config.h"
+
+/* ABI history:
+ *   1.0  descriptor up to `destroy`; host up to `fatal`.
+ *   1.1  descriptor gains `reopen` (SIGHUP) and `flags`; host gains `metric_*`.
+ */
+#define CC_ABI_MAJOR 1
+#define CC_ABI_MINOR 1
+
+typedef enum cc_plugin_kind {
+    CC_PLUGIN_SOURCE = 1,
+    CC_PLUGIN_SINK = 2
+} cc_plugin_kind_t;
+
+typedef enum cc_log_level {
+    CC_LOG_ERROR = 0,
+    CC_LOG_WARN,
+    CC_LOG_INFO,
+    CC_LOG_DEBUG
+} cc_log_level_t;
+
+/* A configured plugin instance (one manifest entry). Opaque; owned by the core. */
+typedef struct cc_instance cc_instance_t;
+
+/* One change as every sink sees it: immutable, reference-counted, with its
+ * envelope rendered once. Opaque; read it through the host's event_* calls. */
+typedef struct cc_event cc_event_t;
+
+/* A sink's view of consecutive events. Borrowed for the duration of
+ * `deliver`; the events in it stay valid until the sink acknowledges them
+ * (or longer with host->event_ref). */
+typedef struct cc_batch {
+    size_t size;                 /* sizeof(cc_batch_t) as built by the host */
+    size_t count;                /* number of events                        */
+    cc_event_t *const *events;   /* borrowed                                */
+} cc_batch_t;
+
+/* Source status, for /healthz. */
+typedef enum cc_source_status {
+    CC_SOURCE_CONNECTING = 0,
+    CC_SOURCE_CONNECTED,
+    CC_SOURCE_FAILED
+} cc_source_status_t;
+
+/* Sink status, for /healthz. */
+typedef enum cc_sink_status {
+    CC_SINK_OK = 0,
+    CC_SINK_RETRYING,
+    CC_SINK_DOWN
+} cc_sink_status_t;
+
+/* Outcomes a sink reports beyond "ok" (which the core counts at ack). */
+typedef enum cc_sink_result {
+    CC_RESULT_FAILED = 1,        /* given up (dead-lettered, refused)       */
+    CC_RESULT_DROPPED,           /* skipped by policy (slow client, ...)    */
+    CC_RESULT_RETRIED            /* one more attempt scheduled              */
+} cc_sink_result_t;
+
+/* Opaque rules from a "fields" list and a "recipient" path (host->shape_new). */
+typedef struct cc_shape cc_shape_t;
+
+/* One change handed from a source to the core (see host->emit). */
+typedef struct cc_change {
+    size_t size;                      /* sizeof(cc_change_t)                          */
+    const uint8_t *bson;              /* the change document as BSON, or NULL         */
+    size_t bson_len;
+    const char *json;                 /* ... or as canonical/relaxed Extended JSON    */
+    size_t json_len;
+    const char *position;             /* resume position after this change, or NULL;
+                                         restored through host->state_position       */
+    const cc_shape_t *shape;          /* fields/recipient rules, or NULL              */
+    const char *const *recipients;    /* explicit recipients (e.g. from a lookup)     */
+    size_t n_recipients;              /* used when recipients != NULL; 0 = broadcast  */
+} cc_change_t;
+
+/* A plugin-defined metric (ABI 1.1). */
+typedef struct cc_metric cc_metric_t;
+
+typedef enum cc_metric_kind {
+    CC_METRIC_COUNTER = 1,
+    CC_METRIC_GAUGE
+} cc_metric_kind_t;
+
+typedef struct cc_host cc_host_t;
+
+/* The plugin descriptor. Build it with designated initializers and
+ * .abi_major = CC_ABI_MAJOR, .abi_minor = CC_ABI_MINOR,
+ * .size = sizeof(cc_plugin_t). */
+typedef struct cc_plugin {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    size_t size;
+    const char *name;            /* unique among loaded plugins: [a-z0-9_-]+  */
+    const char *version;
+    const char *description;
+    cc_plugin_kind_t kind;
+    const cc_config_field_t *config;   /* key table; NULL = takes no keys  */
+
+    /* Creates the instance. `self` and `host` stay valid until destroy.
+     * On success stores the plugin's state in *state (returns new, owned by
+     * the plugin, freed in destroy) and returns 0; on failure returns a
+     * negative CC_E* after logging why, and destroy is not called. */
+    int (*init)(cc_instance_t *self, const cc_host_t *host, void **state);
+
+    /* Starts producing (sources) or accepting (sinks). Sources return at
+     * once and work on their own thread. 0 or CC_E*. */
+    int (*start)(void *state);
+
+    /* Sinks only: takes a batch (borrowed; see cc_batch_t). The sink
+     * acknowledges each event with host->ack / host->ack_batch, now or later,
+     * from any thread. Must not block. 0, or CC_E* to make the core log it
+     * (the events still need acknowledging). */
+    int (*deliver)(void *state, const cc_batch_t *batch);
+
+    /* Sources: stop emitting and join threads; emit calls after this fail
+     * with CC_ECLOSED. Sinks: called after the bus drained (or the shutdown
+     * deadline passed); flush what can be flushed quickly. */
+    void (*stop)(void *state);
+
+    /* Frees the state. Never called when init failed. */
+    void (*destroy)(void *state);
+
+    /* --- ABI 1.1 --- */
+
+    /* Optional: SIGHUP reached the process; reopen output files. */
+    void (*reopen)(void *state);
+    /* CC_PLUGIN_F_* bits. */
+    uint32_t flags;
+} cc_plugin_t;
+
+/* Sink default for "on_full" is "drop" instead of "block" (live feeds). */
+#define CC_PLUGIN_F_LOSSY_DEFAULT 0x1u
+
+/* The host API. `size` says how far the host's table reaches: test a member
+ * with CC_HOST_HAS(host, member) before calling one newer than ABI 1.0. */
+struct cc_host {
+    size_t size;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+
+    /* --- ABI 1.0 --- */
+
+    /* Logs one record for this instance. Any thread. */
+    void (*log)(cc_instance_t *self, cc_log_level_t level, const char *fmt, ...) CC_PRINTF(3, 4);
+
+    /* The instance's name from the manifest (borrowed). Any thread. */
+    const char *(*instance_name)(cc_instance_t *self);
+
+    /* Config getters over the validated config (defaults filled in). `path`
+     * is a dotted key ("auth.jwt_secret"). Values are borrowed and valid
+     * until destroy. A missing key gives NULL / `def`. Any thread. */
+    const char *(*config_string)(cc_instance_t *self, const char *path);
+    int64_t (*config_int)(cc_instance_t *self, const char *path, int64_t def);
+    double (*config_double)(cc_instance_t *self, const char *path, double def);
+    int (*config_bool)(cc_instance_t *self, const char *path, int def);
+    size_t (*config_count)(cc_instance_t *self, const char *path);  /* array length, 0 if absent */
+    const char *(*config_string_at)(cc_instance_t *self, const char *path, size_t i);
+    /* The raw value as a jansson `const json_t *` (borrowed), for plugins
+     * that link jansson; NULL if absent. */
+    const void *(*config_json)(cc_instance_t *self, const char *path);
+    /* A string key holding a file path, resolved against the manifest's
+     * folder unless absolute or "-". Borrowed, valid until destroy. */
+    const char *(*config_path)(cc_instance_t *self, const char *path);
+
+    /* Sinks: the sink's own libevent `struct event_base *` (its thread). */
+    void *(*event_base)(cc_instance_t *self);
+
+    /* Sources: the position saved for this source by the last run, or NULL
+     * when none (borrowed, valid until destroy). Main thread or the
+     * source's thread. */
+    const char *(*state_position)(cc_instance_t *self);
+
+    /* Sources: builds rules from a "fields" list and a "recipient" path
+     * (either may be empty/NULL). Returns new (freed with shape_free) or
+     * NULL on a bad path, logging why. Any thread. */
+    cc_shape_t *(*shape_new)(cc_instance_t *self, const char *const *fields, size_t n_fields,
+                             const char *recipient_path);
+    void (*shape_free)(cc_shape_t *shape);
+
+    /* Sources: turns one change document into events (one per recipient)
+     * and publishes them on the bus, waiting while the bus is full for a
+     * lossless sink. `change` is borrowed: copied before return. Returns 0,
+     * CC_EPARSE (bad document; logged, counted, nothing published: the
+     * caller goes on), or CC_ECLOSED (shutting down: stop reading). Call
+     * from the source's own thread, one thread per source. */
+    int (*emit)(cc_instance_t *self, const cc_change_t *change);
+
+    /* Sources: reports connection state for /healthz. Any thread. */
+    void (*source_status)(cc_instance_t *self, cc_source_status_t status);
+
+    /* Sinks: acknowledges one event of a batch (exactly once per event),
+     * in any order, from any thread. After this the event may be freed
+     * unless the sink holds a reference. */
+    void (*ack)(cc_instance_t *self, const cc_event_t *event);
+    /* Sinks: acknowledges every event of `batch` (none acknowledged yet). */
+    void (*ack_batch)(cc_instance_t *self, const cc_batch_t *batch);
+    /* Sinks: counts outcomes for changecast_sink_events_total. Any thread. */
+    void (*count)(cc_instance_t *self, cc_sink_result_t result, uint64_t n);
+    /* Sinks: reports delivery health for /healthz. Any thread. */
+    void (*sink_status)(cc_instance_t *self, cc_sink_status_t status);
+
+    /* Events: accessors (borrowed results, valid while the event is). */
+    const char *(*event_json)(const cc_event_t *ev, size_t *len);  /* the envelope */
+    const char *(*event_id)(const cc_event_t *ev);
+    const char *(*event_recipient)(const cc_event_t *ev);          /* NULL = broadcast */
+    const char *(*event_operation)(const cc_event_t *ev);
+    const char *(*event_database)(const cc_event_t *ev);
+    const char *(*event_collection)(const cc_event_t *ev);
+    const char *(*event_document_id)(const cc_event_t *ev);
+    double (*event_timestamp)(const cc_event_t *ev);
+    /* Takes / drops a reference, to keep an event past its ack. Any thread. */
+    cc_event_t *(*event_ref)(const cc_event_t *ev);
+    void (*event_unref)(cc_event_t *ev);
+
+    /* Stops the process with exit status 1 after logging `msg`: for errors
+     * a plugin cannot recover from (e.g. change-stream history lost with
+     * on_history_lost=fail). Any thread; returns at once. */
+    void (*fatal)(cc_instance_t *self, const char *msg);
+
+    /* --- ABI 1.1 --- */
+
+    /* Registers a metric exported on /metrics as `name{source|sink="<instance>"
+     * [,label="<value>"]}`. `label` may be NULL. Returns new, owned by the
+     * core (freed at exit), or NULL. Main thread, during init. */
+    cc_metric_t *(*metric_new)(cc_instance_t *self, cc_metric_kind_t kind, const char *name,
+                               const char *help, const char *label, const char *label_value);
+    /* Adds to a counter or gauge; sets a gauge. Any thread. */
+    void (*metric_add)(cc_metric_t *m, double v);
+    void (*metric_set)(cc_metric_t *m, double v);
+};
+
+#define CC_HOST_HAS(host, member)                                            \
+    ((host)->size >= offsetof(cc_host_t, member) + sizeof((host)->member) && \
+     (host)->member != NULL)
+
+/* Declares the entry point. Use once per plugin:
+ *     CC_PLUGIN_ENTRY(my_plugin_descriptor)
+ */
+#define CC_PLUGIN_ENTRY(desc)                                                \
+    CC_EXPORT const cc_plugin_t *cc_plugin_entry(void);                      \
+    CC_EXPORT const cc_plugin_t *cc_plugin_entry(void) { return &(desc); }
+
+#endif
