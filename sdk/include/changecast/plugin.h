@@ -70,7 +70,10 @@ typedef struct cc_batch {
 typedef enum cc_source_status {
     CC_SOURCE_CONNECTING = 0,
     CC_SOURCE_CONNECTED,
-    CC_SOURCE_FAILED
+    CC_SOURCE_FAILED,
+    /* Nothing more to emit (a replay reached its end). When every source has
+     * finished and lossless sinks have drained, the daemon stops with 0. */
+    CC_SOURCE_FINISHED
 } cc_source_status_t;
 
 /* Sink status, for /healthz. */
