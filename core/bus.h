@@ -31,8 +31,10 @@ typedef void (*cc_bus_position_cb)(void *arg, uint32_t source, const char *posit
 /* Called from a producer's thread when a sleeping consumer has events. */
 typedef void (*cc_bus_wake_cb)(void *arg);
 
-/* `capacity` must be a power of two >= 2. Returns new or NULL. */
-cc_bus_t *cc_bus_new(size_t capacity, cc_bus_position_cb on_position, void *arg);
+/* `capacity` must be a power of two >= 2; events carry a source index below
+ * `n_sources`. Returns new or NULL. */
+cc_bus_t *cc_bus_new(size_t capacity, uint32_t n_sources, cc_bus_position_cb on_position,
+                     void *arg);
 /* Frees the ring and drops its references. No thread may still use it. */
 void cc_bus_free(cc_bus_t *bus);
 

@@ -54,12 +54,16 @@ cc_event_t *cc_event_ref(const cc_event_t *ev);
 void cc_event_unref(cc_event_t *ev);
 
 /* Operation bits for `where.operation` filters. */
-enum {
-    CC_OP_INSERT = 1u << 0, CC_OP_UPDATE = 1u << 1, CC_OP_REPLACE = 1u << 2,
-    CC_OP_DELETE = 1u << 3, CC_OP_INVALIDATE = 1u << 4, CC_OP_DROP = 1u << 5,
-    CC_OP_RENAME = 1u << 6, CC_OP_DROPDATABASE = 1u << 7, CC_OP_SNAPSHOT = 1u << 8,
-    CC_OP_OTHER = 1u << 31
-};
+#define CC_OP_INSERT       (1u << 0)
+#define CC_OP_UPDATE       (1u << 1)
+#define CC_OP_REPLACE      (1u << 2)
+#define CC_OP_DELETE       (1u << 3)
+#define CC_OP_INVALIDATE   (1u << 4)
+#define CC_OP_DROP         (1u << 5)
+#define CC_OP_RENAME       (1u << 6)
+#define CC_OP_DROPDATABASE (1u << 7)
+#define CC_OP_SNAPSHOT     (1u << 8)
+#define CC_OP_OTHER        (1u << 31)
 /* Maps an operationType to its CC_OP_* bit (CC_OP_OTHER when unknown). */
 uint32_t cc_op_mask(const char *operation);
 
