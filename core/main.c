@@ -1,2 +1,7 @@
-/* placeholder: being written */
-typedef int cc_placeholder_t;
+/* core/main.c — the changecast daemon. */
+#include "core/commands.h"
+
+int main(int argc, char **argv)
+{
+    return cc_main(argc, argv);
+}
