@@ -35,4 +35,8 @@ void cc_metrics_on_render(cc_metrics_t *m, cc_metrics_refresh_cb cb, void *arg);
 /* Appends every series in Prometheus text format 0.0.4. */
 void cc_metrics_render(cc_metrics_t *m, cc_buf_t *out);
 
+/* Appends `value` as a quoted label value with \\, \" and \n escaped, for
+ * building the `labels` of cc_metrics_add from names a user chose. */
+void cc_metrics_label_value(cc_buf_t *out, const char *value);
+
 #endif
