@@ -1,2 +1,258 @@
-/* placeholder: being written */
-typedef int cc_placeholder_t;
+/* core/buf.c — a growable byte buffer for rendering text. */
+#include "core/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "changecast/error.h"
+
+#define CC__BUF_MIN 256
+
+int cc_buf_reserve(cc_buf_t *b, size_t extra)
+{
+    if (b->oom)
+        return CC_ENOMEM;
+    /* +1 keeps room for the terminating NUL. */
+    if (extra > SIZE_MAX - b->len - 1)
+        goto fail;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : CC__BUF_MIN;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) {
+            cap = need;
+            break;
+        }
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (!p)
+        goto fail;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+fail:
+    b->oom = 1;
+    return CC_ENOMEM;
+}
+
+void cc_buf_append(cc_buf_t *b, const void *p, size_t n)
+{
+    if (n == 0 || cc_buf_reserve(b, n) != 0)
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void cc_buf_puts(cc_buf_t *b, const char *s)
+{
+    cc_buf_append(b, s, strlen(s));
+}
+
+void cc_buf_putc(cc_buf_t *b, char c)
+{
+    if (cc_buf_reserve(b, 1) != 0)
+        return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    char small[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        cc_buf_append(b, small, (size_t)n);
+        return;
+    }
+    if (cc_buf_reserve(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void cc_buf_insert(cc_buf_t *b, size_t pos, const void *p, size_t n)
+{
+    if (n == 0 || pos > b->len || cc_buf_reserve(b, n) != 0)
+        return;
+    memmove(b->data + pos + n, b->data + pos, b->len - pos);
+    memcpy(b->data + pos, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void cc_buf_truncate(cc_buf_t *b, size_t len)
+{
+    if (len < b->len) {
+        b->len = len;
+        b->data[len] = '\0';
+    }
+}
+
+/* Bytes that go out as they are: printable ASCII except '"' and '\\'.
+ * 1 = copy, 0 = needs attention (escape, or UTF-8 lead/continuation). */
+static const unsigned char json_plain[256] = {
+    /* 0x00-0x1f: control characters */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20-0x7f */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x80-0xff: zero-initialized, UTF-8 is checked by hand */
+};
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 when invalid; on 0,
+ * *skip is the length of the maximal invalid subpart (at least 1), which is
+ * replaced by one U+FFFD (the WHATWG / Unicode "best practice"). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *skip)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;   /* bounds for the second byte */
+
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;          /* no overlongs */
+        else if (c == 0xED)
+            hi = 0x9F;          /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;          /* no overlongs */
+        else if (c == 0xF4)
+            hi = 0x8F;          /* nothing above U+10FFFF */
+    } else {
+        *skip = 1;
+        return 0;
+    }
+    size_t i = 1;
+    for (; i < len; i++) {
+        if (i >= n)
+            break;
+        unsigned char ci = s[i];
+        if (i == 1 ? (ci < lo || ci > hi) : (ci < 0x80 || ci > 0xBF))
+            break;
+    }
+    if (i == len)
+        return len;
+    *skip = i;
+    return 0;
+}
+
+void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+
+    /* Most strings need no escaping: reserve once for the common case. */
+    if (cc_buf_reserve(b, n + 2) != 0)
+        return;
+    b->data[b->len++] = '"';
+    while (i < n) {
+        size_t start = i;
+        while (i < n && json_plain[p[i]])
+            i++;
+        if (i > start)
+            cc_buf_append(b, p + start, i - start);
+        if (i >= n)
+            break;
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t skip = 0;
+            size_t len = utf8_seq(p + i, n - i, &skip);
+            if (len) {
+                cc_buf_append(b, p + i, len);
+                i += len;
+            } else {
+                cc_buf_append(b, "\\ufffd", 6);
+                i += skip;
+            }
+            continue;
+        }
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xF];
+            elen = 6;
+            break;
+        }
+        cc_buf_append(b, esc, elen);
+        i++;
+    }
+    cc_buf_putc(b, '"');
+}
+
+const char *cc_buf_cstr(cc_buf_t *b)
+{
+    return b->data ? b->data : "";
+}
+
+char *cc_buf_steal(cc_buf_t *b, size_t *len)
+{
+    char *p = b->data;
+    size_t n = b->len;
+    if (b->oom) {
+        free(p);
+        p = NULL;
+        n = 0;
+    } else if (!p) {
+        p = malloc(1);
+        if (p)
+            p[0] = '\0';
+    }
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->oom = 0;
+    if (len)
+        *len = n;
+    return p;
+}
+
+void cc_buf_reset(cc_buf_t *b)
+{
+    b->len = 0;
+    b->oom = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void cc_buf_free(cc_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->oom = 0;
+}

@@ -22,13 +22,23 @@ void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Appends `s` (n bytes, UTF-8) as a JSON string literal with quotes. */
+/* Appends `s` (n bytes, UTF-8) as a JSON string literal with quotes:
+ * RFC 8259 escapes (\" \\ \b \f \n \r \t, other controls as \u00XX) and
+ * each invalid UTF-8 sequence (maximal subpart) as \ufffd, so the result is
+ * always valid JSON. */
 void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n);
+/* Makes room for `extra` more bytes (plus the NUL). 0, or CC_ENOMEM (and
+ * the buffer turns oom). */
+int cc_buf_reserve(cc_buf_t *b, size_t extra);
+/* Inserts n bytes at `pos` (<= len), moving the tail up. */
+void cc_buf_insert(cc_buf_t *b, size_t pos, const void *p, size_t n);
+/* Cuts the data back to `len` bytes (no-op when already shorter). */
+void cc_buf_truncate(cc_buf_t *b, size_t len);
 /* Returns the data as a C string (borrowed; "" when empty). */
 const char *cc_buf_cstr(cc_buf_t *b);
 /* Hands the data over: returns new (caller frees), leaves `b` empty. */
 char *cc_buf_steal(cc_buf_t *b, size_t *len);
-void cc_buf_reset(cc_buf_t *b);   /* keeps capacity */
+void cc_buf_reset(cc_buf_t *b);   /* keeps capacity, clears oom */
 void cc_buf_free(cc_buf_t *b);
 
 #endif

@@ -34,7 +34,9 @@ struct cc_event {
                                   replayed whole. Owned (separate allocation). */
 };
 
-/* Fields for cc_event_new; every string is copied (borrowed). */
+/* Fields for cc_event_new; every string is copied (borrowed). A NULL
+ * string other than `recipient` is stored as "", so the event's strings are
+ * never NULL except `recipient` (NULL = broadcast). */
 typedef struct cc_event_init {
     const char *json; size_t json_len;
     const char *id;
