@@ -1,2 +1,427 @@
-/* placeholder: being written */
-typedef int cc_placeholder_t;
+/* core/ejson.c — compact relaxed Extended JSON writer, and the parser wrapper.
+ *
+ * Written by hand rather than with bson_as_relaxed_extended_json because
+ * that one puts spaces after every ':' and ',' and writes dates without
+ * their milliseconds when they are zero.
+ */
+#include "core/ejson.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <limits.h>
+#include <string.h>
+
+#include "changecast/error.h"
+
+/* ---- scalars ---------------------------------------------------------- */
+
+size_t cc_ejson_double_text(char buf[32], double d)
+{
+    int n;
+    if (isnan(d))
+        return (size_t)snprintf(buf, 32, "NaN");
+    if (isinf(d))
+        return (size_t)snprintf(buf, 32, d < 0 ? "-Infinity" : "Infinity");
+    /* Integral values below 1e15 print exactly with %.0f: the fast path for
+     * the common case (counts, prices in cents, ids). -0.0 gives "-0". */
+    if (fabs(d) < 1e15 && d == trunc(d)) {
+        n = snprintf(buf, 32, "%.0f", d);
+    } else {
+        /* 15 significant digits always read back when the shortest text has
+         * at most 15; otherwise 16, and 17 always does. %g drops trailing
+         * zeros, so the first precision that reads back is the shortest. */
+        n = 0;
+        for (int prec = 15; prec <= 17; prec++) {
+            n = snprintf(buf, 32, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d)
+                break;
+        }
+    }
+    if (n < 0 || n > 29)
+        n = 0;   /* cannot happen: %.17g of a double fits in 24 bytes */
+    if (!strpbrk(buf, ".e")) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+        buf[n] = '\0';
+    }
+    return (size_t)n;
+}
+
+void cc_ejson_double(cc_buf_t *out, double d)
+{
+    char text[32];
+    size_t n = cc_ejson_double_text(text, d);
+    if (isfinite(d)) {
+        cc_buf_append(out, text, n);
+    } else {
+        cc_buf_puts(out, "{\"$numberDouble\":\"");
+        cc_buf_append(out, text, n);
+        cc_buf_puts(out, "\"}");
+    }
+}
+
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian; H. Hinnant's
+ * days_from_civil inverse). Valid for the whole int64 range we use. */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yy + (*m <= 2));
+}
+
+/* 9999-12-31T23:59:59.999Z in milliseconds since the epoch. */
+#define CC__DATE_MAX_MS INT64_C(253402300799999)
+
+static void put_date(cc_buf_t *out, int64_t ms)
+{
+    if (ms < 0 || ms > CC__DATE_MAX_MS) {
+        cc_buf_printf(out, "{\"$date\":{\"$numberLong\":\"%" PRId64 "\"}}", ms);
+        return;
+    }
+    int64_t days = ms / 86400000;
+    int64_t rem = ms % 86400000;
+    int y;
+    unsigned mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    unsigned h = (unsigned)(rem / 3600000);
+    unsigned mi = (unsigned)(rem / 60000 % 60);
+    unsigned s = (unsigned)(rem / 1000 % 60);
+    unsigned milli = (unsigned)(rem % 1000);
+    cc_buf_printf(out, "{\"$date\":\"%04d-%02u-%02uT%02u:%02u:%02u.%03uZ\"}", y, mo, d, h, mi, s,
+                  milli);
+}
+
+static void put_oid(cc_buf_t *out, const bson_oid_t *oid)
+{
+    char hex[25];
+    bson_oid_to_string(oid, hex);
+    cc_buf_puts(out, "{\"$oid\":\"");
+    cc_buf_append(out, hex, 24);
+    cc_buf_puts(out, "\"}");
+}
+
+static void put_base64(cc_buf_t *out, const uint8_t *p, uint32_t n)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (cc_buf_reserve(out, ((size_t)n + 2) / 3 * 4) != 0)
+        return;
+    char *o = out->data + out->len;
+    uint32_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = tbl[v >> 18];
+        *o++ = tbl[v >> 12 & 63];
+        *o++ = tbl[v >> 6 & 63];
+        *o++ = tbl[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        *o++ = tbl[v >> 18];
+        *o++ = tbl[v >> 12 & 63];
+        *o++ = '=';
+        *o++ = '=';
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+        *o++ = tbl[v >> 18];
+        *o++ = tbl[v >> 12 & 63];
+        *o++ = tbl[v >> 6 & 63];
+        *o++ = '=';
+    }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
+}
+
+static void put_string(cc_buf_t *out, const char *s, uint32_t n)
+{
+    cc_buf_json_string(out, s ? s : "", s ? n : 0);
+}
+
+/* The spec wants regex options in alphabetical order. */
+static void put_regex(cc_buf_t *out, const char *pattern, const char *options)
+{
+    char opts[16];
+    size_t n = 0;
+    size_t olen = options ? strlen(options) : 0;
+    if (olen < sizeof opts) {
+        for (size_t i = 0; i < olen; i++) {
+            char c = options[i];
+            size_t j = n++;
+            while (j > 0 && opts[j - 1] > c) {
+                opts[j] = opts[j - 1];
+                j--;
+            }
+            opts[j] = c;
+        }
+    }
+    cc_buf_puts(out, "{\"$regularExpression\":{\"pattern\":");
+    put_string(out, pattern, pattern ? (uint32_t)strlen(pattern) : 0);
+    cc_buf_puts(out, ",\"options\":");
+    if (olen < sizeof opts)
+        cc_buf_json_string(out, opts, n);
+    else
+        cc_buf_json_string(out, options, olen);
+    cc_buf_puts(out, "}}");
+}
+
+/* ---- containers ------------------------------------------------------- */
+
+static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth);
+
+/* Renders the elements of the container `child` (already recursed into).
+ * `depth` is the nesting level of that container, 1 for a top document. */
+static int put_container(cc_buf_t *out, bson_iter_t *child, int is_array, int depth)
+{
+    if (depth > CC_EJSON_MAX_DEPTH)
+        return CC_ERANGE;
+    cc_buf_putc(out, is_array ? '[' : '{');
+    int first = 1;
+    while (bson_iter_next(child)) {
+        if (!first)
+            cc_buf_putc(out, ',');
+        first = 0;
+        if (!is_array) {
+            cc_buf_json_string(out, bson_iter_key(child), bson_iter_key_len(child));
+            cc_buf_putc(out, ':');
+        }
+        int rc = put_value(out, child, depth);
+        if (rc != 0)
+            return rc;
+    }
+    if (child->err_off != 0)
+        return CC_EPARSE;
+    cc_buf_putc(out, is_array ? ']' : '}');
+    return out->oom ? CC_ENOMEM : 0;
+}
+
+static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
+{
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_DOUBLE:
+        cc_ejson_double(out, bson_iter_double(it));
+        break;
+    case BSON_TYPE_UTF8: {
+        uint32_t n = 0;
+        const char *s = bson_iter_utf8(it, &n);
+        put_string(out, s, n);
+        break;
+    }
+    case BSON_TYPE_DOCUMENT:
+    case BSON_TYPE_ARRAY: {
+        bson_iter_t child;
+        if (!bson_iter_recurse(it, &child))
+            return CC_EPARSE;
+        return put_container(out, &child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
+    }
+    case BSON_TYPE_BINARY: {
+        bson_subtype_t sub;
+        uint32_t n = 0;
+        const uint8_t *p = NULL;
+        bson_iter_binary(it, &sub, &n, &p);
+        if (!p && n)
+            return CC_EPARSE;
+        cc_buf_puts(out, "{\"$binary\":{\"base64\":\"");
+        put_base64(out, p, n);
+        cc_buf_printf(out, "\",\"subType\":\"%02x\"}}", (unsigned)sub & 0xFFu);
+        break;
+    }
+    case BSON_TYPE_UNDEFINED:
+        cc_buf_puts(out, "{\"$undefined\":true}");
+        break;
+    case BSON_TYPE_OID:
+        put_oid(out, bson_iter_oid(it));
+        break;
+    case BSON_TYPE_BOOL:
+        cc_buf_puts(out, bson_iter_bool(it) ? "true" : "false");
+        break;
+    case BSON_TYPE_DATE_TIME:
+        put_date(out, bson_iter_date_time(it));
+        break;
+    case BSON_TYPE_NULL:
+        cc_buf_puts(out, "null");
+        break;
+    case BSON_TYPE_REGEX: {
+        const char *options = NULL;
+        const char *pattern = bson_iter_regex(it, &options);
+        put_regex(out, pattern, options);
+        break;
+    }
+    case BSON_TYPE_DBPOINTER: {
+        uint32_t n = 0;
+        const char *coll = NULL;
+        const bson_oid_t *oid = NULL;
+        bson_iter_dbpointer(it, &n, &coll, &oid);
+        if (!oid)
+            return CC_EPARSE;
+        cc_buf_puts(out, "{\"$dbPointer\":{\"$ref\":");
+        put_string(out, coll, n);
+        cc_buf_puts(out, ",\"$id\":");
+        put_oid(out, oid);
+        cc_buf_puts(out, "}}");
+        break;
+    }
+    case BSON_TYPE_CODE: {
+        uint32_t n = 0;
+        const char *code = bson_iter_code(it, &n);
+        cc_buf_puts(out, "{\"$code\":");
+        put_string(out, code, n);
+        cc_buf_putc(out, '}');
+        break;
+    }
+    case BSON_TYPE_SYMBOL: {
+        uint32_t n = 0;
+        const char *sym = bson_iter_symbol(it, &n);
+        cc_buf_puts(out, "{\"$symbol\":");
+        put_string(out, sym, n);
+        cc_buf_putc(out, '}');
+        break;
+    }
+    case BSON_TYPE_CODEWSCOPE: {
+        uint32_t n = 0, scope_len = 0;
+        const uint8_t *scope = NULL;
+        const char *code = bson_iter_codewscope(it, &n, &scope_len, &scope);
+        bson_t sdoc;
+        bson_iter_t child;
+        if (!scope || !bson_init_static(&sdoc, scope, scope_len) ||
+            !bson_iter_init(&child, &sdoc))
+            return CC_EPARSE;
+        cc_buf_puts(out, "{\"$code\":");
+        put_string(out, code, n);
+        cc_buf_puts(out, ",\"$scope\":");
+        int rc = put_container(out, &child, 0, depth + 1);
+        if (rc != 0)
+            return rc;
+        cc_buf_putc(out, '}');
+        break;
+    }
+    case BSON_TYPE_INT32:
+        cc_buf_printf(out, "%" PRId32, bson_iter_int32(it));
+        break;
+    case BSON_TYPE_TIMESTAMP: {
+        uint32_t t = 0, i = 0;
+        bson_iter_timestamp(it, &t, &i);
+        cc_buf_printf(out, "{\"$timestamp\":{\"t\":%" PRIu32 ",\"i\":%" PRIu32 "}}", t, i);
+        break;
+    }
+    case BSON_TYPE_INT64:
+        cc_buf_printf(out, "%" PRId64, bson_iter_int64(it));
+        break;
+    case BSON_TYPE_DECIMAL128: {
+        bson_decimal128_t dec;
+        char text[BSON_DECIMAL128_STRING];
+        if (!bson_iter_decimal128(it, &dec))
+            return CC_EPARSE;
+        bson_decimal128_to_string(&dec, text);
+        cc_buf_puts(out, "{\"$numberDecimal\":\"");
+        cc_buf_puts(out, text);
+        cc_buf_puts(out, "\"}");
+        break;
+    }
+    case BSON_TYPE_MAXKEY:
+        cc_buf_puts(out, "{\"$maxKey\":1}");
+        break;
+    case BSON_TYPE_MINKEY:
+        cc_buf_puts(out, "{\"$minKey\":1}");
+        break;
+    case BSON_TYPE_EOD:
+    default:
+        return CC_EPARSE;
+    }
+    return out->oom ? CC_ENOMEM : 0;
+}
+
+int cc_ejson_append_value(cc_buf_t *out, const bson_iter_t *it)
+{
+    return put_value(out, it, 0);
+}
+
+static int put_top(cc_buf_t *out, const bson_t *doc, int is_array)
+{
+    bson_iter_t it;
+    if (!bson_iter_init(&it, doc))
+        return CC_EPARSE;
+    return put_container(out, &it, is_array, 1);
+}
+
+int cc_ejson_append_document(cc_buf_t *out, const bson_t *doc)
+{
+    return put_top(out, doc, 0);
+}
+
+int cc_ejson_append_array(cc_buf_t *out, const bson_t *arr)
+{
+    return put_top(out, arr, 1);
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Returns the length of the JSON object starting at json[0] == '{' (string-
+ * and escape-aware brace matching), or 0 when it never closes. Lets us
+ * refuse trailing data, which bson_init_from_json would merge or ignore. */
+static size_t object_extent(const char *json, size_t len)
+{
+    size_t depth = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = json[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0)
+                return i + 1;
+        }
+    }
+    return 0;
+}
+
+int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t errlen)
+{
+    size_t start = 0;
+    while (start < len && is_ws(json[start]))
+        start++;
+    if (start == len || json[start] != '{') {
+        snprintf(err, errlen, "expected a JSON object (a change event)");
+        return CC_EPARSE;
+    }
+    size_t n = object_extent(json + start, len - start);
+    if (n == 0) {
+        snprintf(err, errlen, "unterminated JSON object");
+        return CC_EPARSE;
+    }
+    for (size_t i = start + n; i < len; i++) {
+        if (!is_ws(json[i])) {
+            snprintf(err, errlen, "unexpected data after the JSON object at byte %zu", i);
+            return CC_EPARSE;
+        }
+    }
+    if (n > (size_t)SSIZE_MAX) {
+        snprintf(err, errlen, "JSON object too large");
+        return CC_EPARSE;
+    }
+    bson_error_t error;
+    if (!bson_init_from_json(doc, json + start, (ssize_t)n, &error)) {
+        snprintf(err, errlen, "%s", error.message);
+        return CC_EPARSE;
+    }
+    return 0;
+}

@@ -4,6 +4,12 @@
  * writes it (no spaces; ObjectId {"$oid":…}; dates 1970–9999 as ISO-8601
  * with milliseconds, others {"$date":{"$numberLong":…}}; finite doubles as
  * numbers that read back exactly, integral ones with ".0").
+ *
+ * The renderers are recursive; nesting deeper than CC_EJSON_MAX_DEPTH
+ * (documents and arrays inside one another, a code-with-scope's scope
+ * counting as one level) is refused rather than risking the stack. MongoDB
+ * itself stores at most 100 levels, so no real document is refused.
+ * All functions: any thread; `out` is borrowed and appended to.
  */
 #ifndef CC_CORE_EJSON_H
 #define CC_CORE_EJSON_H
@@ -12,18 +18,32 @@
 
 #include "core/buf.h"
 
-void cc_ejson_append_value(cc_buf_t *out, const bson_iter_t *it);
-void cc_ejson_append_document(cc_buf_t *out, const bson_t *doc);
-void cc_ejson_append_array(cc_buf_t *out, const bson_t *arr);
+#define CC_EJSON_MAX_DEPTH 200
 
-/* Shortest decimal text for a double that strtod reads back to the same
- * value, with ".0" when it would otherwise look like an integer. Finite
- * values only. */
+/* Appends the value under `it` (or the whole document / array). Returns 0;
+ * CC_ERANGE when nested deeper than CC_EJSON_MAX_DEPTH; CC_EPARSE when the
+ * BSON is corrupt; CC_ENOMEM when `out` ran out of memory. On error `out`
+ * holds a partial rendering: the caller truncates it. */
+int cc_ejson_append_value(cc_buf_t *out, const bson_iter_t *it);
+int cc_ejson_append_document(cc_buf_t *out, const bson_t *doc);
+int cc_ejson_append_array(cc_buf_t *out, const bson_t *arr);
+
+/* A double as relaxed Extended JSON: a finite value as the shortest decimal
+ * text that strtod reads back to the same value, with ".0" when it would
+ * otherwise look like an integer ("1.0", "1.5", "-0.0", "1e+300"); a
+ * non-finite one as {"$numberDouble":"Infinity"|"-Infinity"|"NaN"}. */
 void cc_ejson_double(cc_buf_t *out, double d);
+
+/* Writes the finite double `d` as above into buf (NUL-terminated) and
+ * returns its length. Non-finite values give "Infinity", "-Infinity" or
+ * "NaN" (the $numberDouble text). */
+size_t cc_ejson_double_text(char buf[32], double d);
 
 /* Parses one change event written as canonical or relaxed Extended JSON
  * into `doc` (initialized here; caller destroys with bson_destroy on 0).
- * Returns 0, or CC_EPARSE with the parser's message in err. */
+ * The text must be one JSON object, optionally surrounded by white space.
+ * Returns 0, or CC_EPARSE with the reason in err (doc then needs no
+ * destroy). */
 int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t errlen);
 
 #endif
