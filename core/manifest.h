@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -80,5 +81,13 @@ void cc_config_print(FILE *fp, const cc_config_field_t *table, int indent);
 
 /* Finds a dotted path ("auth.jwt_secret") in a JSON object. Borrowed. */
 json_t *cc_json_path(json_t *root, const char *path);
+
+/* Writes into buf (always NUL-terminated) the hint that follows "unknown
+ * key; " in a message: `did you mean "url"?` when one of `known` is within
+ * edit distance 2 of `key` (ignoring case, a swap counting 1, and closer
+ * than the key's own length), else `expected one of "a", "b"`, or `this
+ * object takes no keys` when n_known is 0. Any thread; all borrowed. */
+void cc_config_hint(char *buf, size_t len, const char *key, const char *const *known,
+                    size_t n_known);
 
 #endif
