@@ -344,6 +344,20 @@ void cc_bus_ack(cc_bus_consumer_t *c, cc_event_t *const *evs, size_t n)
 {
     if (n == 0)
         return;
+    /* Polled batches are in increasing order: when first and last span
+     * exactly n sequences the batch is one run, acknowledged without
+     * touching the events in between. */
+    uint64_t first = evs[0]->seq;
+    if (n > 2 && evs[n - 1]->seq - first == n - 1) {
+        pthread_mutex_lock(&c->ack_lock);
+        uint64_t a = atomic_load_explicit(&c->acked, memory_order_relaxed);
+        uint64_t na = ack_range_locked(c, a, first, first + n);
+        atomic_store_explicit(&c->acked, na, memory_order_release);
+        pthread_mutex_unlock(&c->ack_lock);
+        if (na != a)
+            bus_advance_tail(c->bus);
+        return;
+    }
     pthread_mutex_lock(&c->ack_lock);
     uint64_t a = atomic_load_explicit(&c->acked, memory_order_relaxed);
     uint64_t before = a;

@@ -63,8 +63,9 @@ size_t cc_bus_poll(cc_bus_consumer_t *c, cc_event_t **out, size_t max, uint64_t 
  * wake once). The consumer's own thread. */
 int cc_bus_sleep(cc_bus_consumer_t *c);
 
-/* Acknowledges events taken with cc_bus_poll, each exactly once, in any
- * order. Any thread. */
+/* Acknowledges events taken with cc_bus_poll, each exactly once. Calls may
+ * come in any order, but within one call `evs` must be in increasing
+ * sequence order (a polled batch or a subset of one). Any thread. */
 void cc_bus_ack(cc_bus_consumer_t *c, cc_event_t *const *evs, size_t n);
 
 /* Events published and not yet acknowledged by every consumer. */
