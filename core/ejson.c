@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <float.h>
 #include <limits.h>
 #include <string.h>
 
@@ -28,11 +29,13 @@ size_t cc_ejson_double_text(char buf[32], double d)
     if (fabs(d) < 1e15 && d == trunc(d)) {
         n = snprintf(buf, 32, "%.0f", d);
     } else {
-        /* 15 significant digits always read back when the shortest text has
-         * at most 15; otherwise 16, and 17 always does. %g drops trailing
-         * zeros, so the first precision that reads back is the shortest. */
+        /* For a normal double, a text of at most 15 significant digits that
+         * reads back is its correctly rounded 15-digit form (the 15-digit
+         * grid is coarser than the double's half-ulp), which %g prints
+         * without trailing zeros; otherwise 16, and 17 always reads back.
+         * Subnormals have fewer bits, so they search from 1 digit. */
         n = 0;
-        for (int prec = 15; prec <= 17; prec++) {
+        for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
             n = snprintf(buf, 32, "%.*g", prec, d);
             if (strtod(buf, NULL) == d)
                 break;
