@@ -191,7 +191,12 @@ static int host_emit(cc_instance_t *self, const cc_change_t *ch)
     return rc;
 bad:
     cc_metric_add(self->m_bad, 1);
-    cc_log(CC_LOG_WARN, self->plugin->desc.name, self->entry->name, "skipped change: %s", err);
+    {
+        const char *origin =
+            ch->size >= offsetof(cc_change_t, origin) + sizeof ch->origin ? ch->origin : NULL;
+        cc_log(CC_LOG_WARN, self->plugin->desc.name, self->entry->name, "%s%sskipped change: %s",
+               origin ? origin : "", origin ? ": " : "", err);
+    }
     return CC_EPARSE;
 }
 

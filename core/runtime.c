@@ -619,9 +619,14 @@ int cc_runtime_run(cc_runtime_t *rt)
             break;
         }
     }
-    cc_log_info("changecast %s running: %zu source(s), %zu sink(s), bus %zu slots%s%s", CC_VERSION,
-                rt->n_sources, rt->n_sinks, m->bus_capacity, m->admin_listen ? ", admin on " : "",
-                m->admin_listen ? m->admin_listen : "");
+    if (rt->admin)
+        cc_log_info("changecast %s running: %zu source(s), %zu sink(s), bus %zu slots, admin on "
+                    "port %d",
+                    CC_VERSION, rt->n_sources, rt->n_sinks, m->bus_capacity,
+                    cc_admin_port(rt->admin));
+    else
+        cc_log_info("changecast %s running: %zu source(s), %zu sink(s), bus %zu slots", CC_VERSION,
+                    rt->n_sources, rt->n_sinks, m->bus_capacity);
     event_base_dispatch(rt->base);
     status = atomic_load(&rt->exit_code);
     cc_log_info("stopped (exit %d)", status);

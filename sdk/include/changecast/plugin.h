@@ -105,6 +105,8 @@ typedef struct cc_change {
     const cc_shape_t *shape;          /* fields/recipient rules, or NULL              */
     const char *const *recipients;    /* explicit recipients (e.g. from a lookup)     */
     size_t n_recipients;              /* used when recipients != NULL; 0 = broadcast  */
+    const char *origin;               /* where the change came from, for messages
+                                         ("replay.jsonl:17"), or NULL                */
 } cc_change_t;
 
 /* A plugin-defined metric (ABI 1.1). */
@@ -214,8 +216,9 @@ struct cc_host {
     /* Sources: turns one change document into events (one per recipient)
      * and publishes them on the bus, waiting while the bus is full for a
      * lossless sink. `change` is borrowed: copied before return. Returns 0,
-     * CC_EPARSE (bad document; logged, counted, nothing published: the
-     * caller goes on), or CC_ECLOSED (shutting down: stop reading). Call
+     * CC_EPARSE (bad document; logged once by the core with `origin` and the
+     * reason, counted, nothing published: the caller goes on without logging
+     * it again), or CC_ECLOSED (shutting down: stop reading). Call
      * from the source's own thread, one thread per source. */
     int (*emit)(cc_instance_t *self, const cc_change_t *change);
 
