@@ -650,14 +650,16 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     if (cc_buf_reserve(&b, 1024) != 0)
         goto nomem;
 
-    /* Raw strings first: the resume token, the document id, recipients. */
+    /* Raw strings first: the resume token, the document id, recipients.
+     * An _id that is not a server resume token (a replayed or synthetic
+     * event) reads as document_id would, so "snapshot:42" stays itself. */
     bson_iter_t data_it;
     size_t tok_off = b.len;
     if (sub_find(&top[K_ID].it, "_data", BSON_TYPE_UTF8, &data_it)) {
         uint32_t n = 0;
         const char *s = bson_iter_utf8(&data_it, &n);
         cc_buf_append(&b, s, n);
-    } else if ((rc = cc_ejson_append_value(&b, &top[K_ID].it)) != 0) {
+    } else if ((rc = cc_envelope_id_string(&b, &top[K_ID].it)) != 0) {
         rc = render_fail(rc, "_id", err, errlen);
         goto fail;
     }
