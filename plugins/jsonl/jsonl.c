@@ -48,6 +48,8 @@ typedef struct jsonl {
     const char **fields;        /* owned array of borrowed strings           */
     size_t n_fields;
     cc_shape_t *shape;          /* owned; NULL = no fields, no recipient      */
+    char *origin;               /* owned: "<name>:<line>", for the core's messages */
+    size_t origin_prefix;       /* length of "<name>:"                        */
 
     /* Reader state, owned by the thread once started. */
     char *buf;
@@ -171,16 +173,15 @@ static int jsonl_line(jsonl_t *js, char *line, size_t len, uint64_t at, uint64_t
         .json_len = len,
         .position = jsonl_u64(pos, end),
         .shape = js->shape,
+        .origin = js->origin,
     };
+    jsonl_u64(js->origin + js->origin_prefix, js->lineno);
     int rc = js->host->emit(js->self, &change);
-    if (rc == 0 || rc == CC_ECLOSED)
+    if (rc == CC_ECLOSED)
         return rc;
-    if (rc == CC_EPARSE)
-        js->host->log(js->self, CC_LOG_WARN, "%s:%" PRIu64 ": malformed change event, line skipped",
-                      js->name, js->lineno);
-    else
-        js->host->log(js->self, CC_LOG_WARN, "%s:%" PRIu64 ": %s, line skipped", js->name,
-                      js->lineno, cc_strerror(rc));
+    /* CC_EPARSE was logged by the core, with the origin: just go on. */
+    if (rc != 0 && rc != CC_EPARSE)
+        js->host->log(js->self, CC_LOG_WARN, "%s: %s, line skipped", js->origin, cc_strerror(rc));
     return 0;
 }
 
@@ -398,6 +399,7 @@ static void jsonl_free(jsonl_t *js)
     if (js->fd >= 0 && !js->is_stdin)
         close(js->fd);
     free(js->fields);
+    free(js->origin);
     free(js->buf);
     free(js);
 }
@@ -501,6 +503,17 @@ static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
         if (flags >= 0)
             fcntl(js->fd, F_SETFL, flags & ~O_NONBLOCK);
     }
+
+    js->origin_prefix = strlen(js->name) + 1;
+    js->origin = malloc(js->origin_prefix + 24);
+    if (js->origin == NULL) {
+        host->log(self, CC_LOG_ERROR, "out of memory");
+        jsonl_free(js);
+        return CC_ENOMEM;
+    }
+    memcpy(js->origin, js->name, js->origin_prefix - 1);
+    js->origin[js->origin_prefix - 1] = ':';
+    js->origin[js->origin_prefix] = '\0';
 
     js->cap = JSONL_READ_SIZE;
     js->buf = malloc(js->cap);

@@ -40,6 +40,7 @@ struct cc_metric {
 typedef struct mock_change {
     char *json;
     char *position;
+    char *origin;
     const cc_shape_t *shape;
 } mock_change_t;
 
@@ -293,8 +294,13 @@ static int mock_emit(cc_instance_t *self, const cc_change_t *change)
 {
     if (change == NULL || change->size < offsetof(cc_change_t, shape) + sizeof change->shape)
         return CC_EINVAL;
-    json_t *doc = change->json ? json_loadb(change->json, change->json_len, 0, NULL) : NULL;
+    const char *origin = change->size >= offsetof(cc_change_t, origin) + sizeof change->origin
+                             ? change->origin : NULL;
+    json_error_t err;
+    json_t *doc = change->json ? json_loadb(change->json, change->json_len, 0, &err) : NULL;
     bool ok = json_is_object(doc);
+    if (doc != NULL && !ok)
+        snprintf(err.text, sizeof err.text, "not a JSON object");
     json_decref(doc);
 
     pthread_mutex_lock(&mock_lock);
@@ -305,6 +311,9 @@ static int mock_emit(cc_instance_t *self, const cc_change_t *change)
     }
     if (!ok) {
         pthread_mutex_unlock(&mock_lock);
+        /* As the core does: one warning naming the origin. */
+        mock_log(self, CC_LOG_WARN, "%s%sskipped change: %s", origin ? origin : "",
+                 origin ? ": " : "", err.text);
         return CC_EPARSE;
     }
     if (self->n_changes == self->cap_changes) {
@@ -318,6 +327,7 @@ static int mock_emit(cc_instance_t *self, const cc_change_t *change)
     mock_change_t *c = &self->changes[self->n_changes++];
     c->json = mock_strndup(change->json, change->json_len);
     c->position = mock_strdup(change->position);
+    c->origin = mock_strdup(origin);
     c->shape = change->shape;
     pthread_cond_broadcast(&mock_cond);
     pthread_mutex_unlock(&mock_lock);
@@ -522,6 +532,7 @@ void mock_instance_free(cc_instance_t *inst)
     for (size_t i = 0; i < inst->n_changes; i++) {
         free(inst->changes[i].json);
         free(inst->changes[i].position);
+        free(inst->changes[i].origin);
     }
     free(inst->changes);
     free(inst->fatal);
@@ -609,6 +620,14 @@ const char *mock_change_position(cc_instance_t *inst, size_t i)
 {
     pthread_mutex_lock(&mock_lock);
     const char *s = i < inst->n_changes ? inst->changes[i].position : NULL;
+    pthread_mutex_unlock(&mock_lock);
+    return s;
+}
+
+const char *mock_change_origin(cc_instance_t *inst, size_t i)
+{
+    pthread_mutex_lock(&mock_lock);
+    const char *s = i < inst->n_changes ? inst->changes[i].origin : NULL;
     pthread_mutex_unlock(&mock_lock);
     return s;
 }

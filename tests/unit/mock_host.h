@@ -43,13 +43,15 @@ size_t mock_log_count(cc_instance_t *inst, cc_log_level_t level);   /* records a
 size_t mock_log_count_matching(cc_instance_t *inst, const char *needle);
 void mock_log_print(cc_instance_t *inst);   /* to stderr, for failing tests */
 
-/* Changes emitted and accepted (emit returns 0 for a JSON object, CC_EPARSE
- * for anything else, CC_ECLOSED once closed). Strings are borrowed, valid
- * until mock_instance_free. */
+/* Changes emitted and accepted (emit returns 0 for a JSON object; for
+ * anything else CC_EPARSE after logging "<origin>: skipped change: <why>" as
+ * the core does; CC_ECLOSED once closed). Strings are borrowed, valid until
+ * mock_instance_free. */
 size_t mock_changes(cc_instance_t *inst);
 size_t mock_emit_calls(cc_instance_t *inst);   /* including refused ones */
 const char *mock_change_json(cc_instance_t *inst, size_t i);
 const char *mock_change_position(cc_instance_t *inst, size_t i);
+const char *mock_change_origin(cc_instance_t *inst, size_t i);   /* NULL when none */
 const cc_shape_t *mock_change_shape(cc_instance_t *inst, size_t i);
 /* Waits until at least n changes were accepted; false on timeout. */
 bool mock_wait_changes(cc_instance_t *inst, size_t n, int timeout_ms);

@@ -147,6 +147,10 @@ static void resume_from_a_saved_offset_skips_earlier_lines(void **vs)
     assert_string_equal(mock_change_position(f->inst, 1), "32");
     assert_true(mock_log_contains(f->inst, "resuming"));
     assert_true(mock_log_contains(f->inst, "16"));
+    /* Line numbers count from the resume point, as the log says. */
+    char want[160];
+    snprintf(want, sizeof want, "%s:1", f->path);
+    assert_string_equal(mock_change_origin(f->inst, 0), want);
 }
 
 static void resume_mid_line_skips_to_the_next_line(void **vs)
@@ -186,7 +190,7 @@ static void blank_lines_are_skipped_but_counted(void **vs)
     assert_string_equal(mock_change_position(f->inst, 0), "14");
     assert_string_equal(mock_change_json(f->inst, 1), "{\"n\":2}");
     char want[160];
-    snprintf(want, sizeof want, "%s:6: malformed", f->path);   /* line numbers count blanks */
+    snprintf(want, sizeof want, "%s:6: skipped change", f->path);   /* blanks are counted */
     assert_true(mock_log_contains(f->inst, want));
 }
 
@@ -200,11 +204,17 @@ static void malformed_line_is_logged_with_its_number_and_reading_goes_on(void **
     assert_int_equal(mock_emit_calls(f->inst), 4);
     assert_int_equal(mock_changes(f->inst), 2);
     assert_string_equal(mock_change_json(f->inst, 1), "{\"n\":4}");
+    /* Each accepted change names its line; the host's one warning per bad
+     * line names it too, and the source does not log it a second time. */
     char want[160];
-    snprintf(want, sizeof want, "%s:2: malformed change event", f->path);
+    snprintf(want, sizeof want, "%s:4", f->path);
+    assert_string_equal(mock_change_origin(f->inst, 1), want);
+    snprintf(want, sizeof want, "%s:2: skipped change", f->path);
     assert_true(mock_log_contains(f->inst, want));
-    snprintf(want, sizeof want, "%s:3: malformed change event", f->path);
+    snprintf(want, sizeof want, "%s:3: skipped change", f->path);
     assert_true(mock_log_contains(f->inst, want));
+    snprintf(want, sizeof want, "%s:2", f->path);
+    assert_int_equal(mock_log_count_matching(f->inst, want), 1);
     assert_int_equal(mock_log_count(f->inst, CC_LOG_WARN), 2);
 }
 
@@ -439,6 +449,7 @@ static void stdin_pipe_is_read_and_cannot_resume(void **vs)
     assert_string_equal(mock_change_json(f->inst, 0), "{\"n\":1}");   /* not resumed */
     assert_string_equal(mock_change_position(f->inst, 1), "16");
     assert_true(mock_log_contains(f->inst, "cannot resume <stdin>"));
+    assert_string_equal(mock_change_origin(f->inst, 1), "<stdin>:2");
 
     cc_plugin_entry()->stop(f->state);
     assert_true(dup2(saved, STDIN_FILENO) >= 0);
