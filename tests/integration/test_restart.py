@@ -1,0 +1,170 @@
+"""Stopping mid-stream and starting again: SIGTERM drains and saves the exact
+resume point; SIGKILL loses nothing (at-least-once)."""
+
+import signal
+import threading
+import time
+
+import pytest
+
+from cchelpers import count_lines, line_ends, poll, read_envelopes, read_state, replay_manifest
+
+N = 100_000
+RATE = 20_000
+
+
+def split_runs(out_path, end_of_run1):
+    """Envelopes written by run 1 (bytes [0, end_of_run1)) and by run 2 (the
+    rest). A partial last line of run 1 (a write cut by SIGKILL) is dropped:
+    the sink never acknowledged it."""
+    data = out_path.read_bytes()
+    head = data[:end_of_run1]
+    cut = head.rfind(b"\n") + 1
+    partial = head[cut:]
+    tmp1 = out_path.with_suffix(".run1")
+    tmp1.write_bytes(head[:cut])
+    tmp2 = out_path.with_suffix(".run2")
+    tmp2.write_bytes(data[end_of_run1:])
+    return read_envelopes(tmp1), read_envelopes(tmp2), partial
+
+
+def seqs(envs):
+    return [e["data"]["seq"] for e in envs]
+
+
+def assert_consecutive(xs, first, what):
+    """xs is first, first+1, ... with nothing missing, repeated or reordered."""
+    for i, x in enumerate(xs):
+        if x != first + i:
+            pytest.fail("%s: position %d holds seq %d, expected %d (order broken or event "
+                        "lost/duplicated)" % (what, i, x, first + i))
+
+
+def check_two_runs(run1, run2, n, max_dup):
+    """Both runs in order; together they hold every event; duplicates only
+    where run 2 restarted before the end of run 1. Returns the duplicates."""
+    s1, s2 = seqs(run1), seqs(run2)
+    assert s1, "run 1 delivered nothing"
+    assert s2, "run 2 delivered nothing"
+    assert_consecutive(s1, 0, "run 1")
+    assert_consecutive(s2, s2[0], "run 2")
+    assert s2[0] <= s1[-1] + 1, "gap: run 1 ended at %d, run 2 started at %d" % (s1[-1], s2[0])
+    assert s2[-1] == n - 1
+    assert set(s1) | set(s2) == set(range(n))
+    dup = len(s1) + len(s2) - n
+    assert dup <= max_dup, "%d duplicates (allowed %d)" % (dup, max_dup)
+    ids = [e["id"] for e in run2]
+    assert len(set(ids)) == len(ids)
+    return dup
+
+
+def test_sigterm_mid_stream_resumes_after_last_ack(tmp_path, plugin_dir, daemon, gen):
+    changes = tmp_path / "changes.jsonl"
+    out = tmp_path / "out.jsonl"
+    gen.write_changes(str(changes), N)
+    ends = line_ends(changes)
+
+    d = daemon(replay_manifest(tmp_path, plugin_dir, {"rate": RATE}))
+    poll(lambda: count_lines(out) >= N // 5, 120, "a fifth of the events in out.jsonl")
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0, d.stderr()[-4000:]
+    assert "stopped (exit 0)" in d.stderr()
+    size1 = out.stat().st_size
+    run1 = read_envelopes(out)
+    assert 0 < len(run1) < N, "SIGTERM did not land mid-stream (%d events)" % len(run1)
+    # SIGTERM drains the bus: the state names exactly the last delivered line.
+    last1 = run1[-1]["data"]["seq"]
+    assert read_state(tmp_path / "changecast.state") == ends[last1]
+
+    # Restart at full speed (same source name, so the same saved position).
+    d2 = daemon(replay_manifest(tmp_path, plugin_dir, name="m2.json"))
+    assert d2.wait() == 0, d2.stderr()[-4000:]
+    run1b, run2, partial = split_runs(out, size1)
+    assert partial == b"" and len(run1b) == len(run1)
+    # Delivery resumes right after the last acknowledged event.
+    assert run2[0]["data"]["seq"] == last1 + 1
+    check_two_runs(run1, run2, N, max_dup=N // 100)
+    assert read_state(tmp_path / "changecast.state") == ends[-1]
+
+
+def test_sigterm_while_following_a_growing_file(tmp_path, plugin_dir, daemon, gen):
+    """on_eof follow with a writer appending: SIGTERM mid-stream, restart,
+    every event arrives, in order, the resume point exact."""
+    n, chunk = 60_000, 500
+    changes = tmp_path / "changes.jsonl"
+    out = tmp_path / "out.jsonl"
+    changes.write_bytes(b"")
+    stop = threading.Event()
+
+    def writer():
+        for start in range(0, n, chunk):
+            if stop.is_set():
+                return
+            gen.write_changes(str(changes), chunk, start=start, append=True)
+            time.sleep(0.01)
+
+    t = threading.Thread(target=writer, daemon=True)
+    m = replay_manifest(tmp_path, plugin_dir, {"on_eof": "follow"})
+    d = daemon(m)
+    d.admin_port()   # running
+    t.start()
+    try:
+        poll(lambda: count_lines(out) >= 10_000, 120, "10000 events in out.jsonl")
+        d.signal(signal.SIGTERM)
+        assert d.wait() == 0, d.stderr()[-4000:]
+        size1 = out.stat().st_size
+        run1 = read_envelopes(out)
+        last1 = run1[-1]["data"]["seq"]
+        pos = read_state(tmp_path / "changecast.state")
+
+        d2 = daemon(m)
+        t.join(timeout=300)
+        assert not t.is_alive()
+        assert len(run1) < n, "SIGTERM came after the writer finished"
+        poll(lambda: count_lines(out) >= len(run1) + (n - 1 - last1), 300,
+             "the rest of the events after the restart")
+        assert d2.stop() == 0, d2.stderr()[-4000:]
+    finally:
+        stop.set()
+        t.join(timeout=60)
+    ends = line_ends(changes)
+    assert pos == ends[last1]
+    run1b, run2, partial = split_runs(out, size1)
+    assert partial == b""
+    assert run2[0]["data"]["seq"] == last1 + 1
+    check_two_runs(run1, run2, n, max_dup=n // 100)
+    assert read_state(tmp_path / "changecast.state") == ends[-1]
+
+
+def test_sigkill_mid_stream_loses_nothing(tmp_path, plugin_dir, daemon, gen):
+    """SIGKILL: no clean shutdown. The restart resumes from the last saved
+    position (exactly), so events between it and the kill come again, and
+    none is lost."""
+    changes = tmp_path / "changes.jsonl"
+    out = tmp_path / "out.jsonl"
+    state = tmp_path / "changecast.state"
+    gen.write_changes(str(changes), N)
+    ends = line_ends(changes)
+    starts = {0: 0}
+    starts.update({e: i + 1 for i, e in enumerate(ends)})  # position -> next seq
+
+    d = daemon(replay_manifest(tmp_path, plugin_dir, {"rate": RATE},
+                               state={"path": "changecast.state", "flush_ms": 100}))
+    poll(lambda: count_lines(out) >= N // 5 and state.exists() and read_state(state) > 0, 120,
+         "a fifth of the events and a saved position")
+    d.signal(signal.SIGKILL)
+    assert d.wait() == -signal.SIGKILL
+    size1 = out.stat().st_size
+    pos = read_state(state)
+    assert pos in starts, "saved position %d is not at a line boundary" % pos
+
+    d2 = daemon(replay_manifest(tmp_path, plugin_dir, name="m2.json"))
+    assert d2.wait() == 0, d2.stderr()[-4000:]
+    run1, run2, partial = split_runs(out, size1)
+    assert len(run1) < N, "SIGKILL did not land mid-stream"
+    # The restart starts exactly at the saved position, which never runs
+    # ahead of what the sink wrote.
+    assert run2[0]["data"]["seq"] == starts[pos]
+    assert starts[pos] <= run1[-1]["data"]["seq"] + 1
+    check_two_runs(run1, run2, N, max_dup=N)
+    assert read_state(state) == ends[-1]
