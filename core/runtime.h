@@ -45,7 +45,7 @@ struct cc_instance {
     struct event_base *base;
     pthread_t thread;
     int thread_started;
-    struct event *drain_ev, *stop_ev, *reopen_ev;
+    struct event *drain_ev, *linger_ev, *stop_ev, *reopen_ev;
     cc_bus_consumer_t *consumer;
     cc_event_t **polled, **matched, **skipped;
     cc_metric_t *m_ok, *m_failed, *m_dropped, *m_retried;

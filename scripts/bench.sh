@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every benchmark against an optimized build (build-bench/) and prints
+# the figures. Run it on a quiet machine: the figures are wall-clock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+[ -f build-bench/build.ninja ] || meson setup build-bench -Dbuildtype=release >/dev/null
+meson compile -C build-bench >/dev/null
+echo "== bus handoff"
+build-bench/tests/bench/bench_bus 20000000
+echo "== jsonl -> file end to end"
+/usr/bin/python3 tests/bench/bench_replay.py --build build-bench --events 2000000
