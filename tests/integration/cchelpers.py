@@ -43,6 +43,8 @@ _bin = os.environ.get("CHANGECAST_BIN") or (str(BUILD_ROOT / "core" / "changecas
                                              if BUILD_ROOT else None)
 _plugins = os.environ.get("CHANGECAST_PLUGINS") or (str(BUILD_ROOT / "plugins")
                                                      if BUILD_ROOT else None)
+SANITIZER = re.compile(r"^(==\d+==ERROR: \w+Sanitizer|.*: runtime error: |"
+                       r"SUMMARY: \w+Sanitizer)", re.M)
 SCALE = float(os.environ.get("CHANGECAST_TIMEOUT_SCALE", "1"))
 
 
@@ -100,7 +102,7 @@ class Daemon:
 
     _count = 0
 
-    def __init__(self, binary, manifest, workdir, env=None, args=()):
+    def __init__(self, binary, manifest, workdir, env=None, args=(), preexec_fn=None):
         Daemon._count += 1
         self.workdir = Path(workdir)
         tag = "daemon%d" % Daemon._count
@@ -113,7 +115,8 @@ class Daemon:
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([binary, "run", "-c", str(manifest), *args],
                                      cwd=str(self.workdir), env=e, stdin=subprocess.DEVNULL,
-                                     stdout=self._out, stderr=self._err)
+                                     stdout=self._out, stderr=self._err,
+                                     preexec_fn=preexec_fn)
         self._port = None
 
     @property
@@ -197,15 +200,22 @@ def daemon(request, changecast_bin):
     at the end of the test whatever happens."""
     started = []
 
-    def start(manifest, workdir=None, env=None, args=()):
+    def start(manifest, workdir=None, env=None, args=(), preexec_fn=None):
         workdir = Path(workdir or Path(manifest).parent)
-        d = Daemon(changecast_bin, manifest, workdir, env=env, args=args)
+        d = Daemon(changecast_bin, manifest, workdir, env=env, args=args, preexec_fn=preexec_fn)
         started.append(d)
         return d
 
     yield start
     for d in started:
         d.kill()
+    # A sanitizer report fails the test even when the exit status hid it
+    # (UBSan without halt_on_error, a report from a killed daemon).
+    for d in started:
+        err = d.stderr()
+        m = SANITIZER.search(err)
+        if m:
+            pytest.fail("sanitizer report in %s:\n%s" % (d.stderr_path, err[m.start():][:6000]))
 
 
 def write_manifest(path, plugin_dir, sources, sinks, **extra):
