@@ -85,8 +85,8 @@ static int cmd_run(int argc, char **argv)
         return rc;
     cc_log_level_t level = o.verbosity > 0 ? CC_LOG_DEBUG : o.verbosity < 0 ? CC_LOG_ERROR
                                                                            : m->log_level;
-    if (cc_log_setup(level, m->log_json, m->log_path) != 0)
-        cc_log_warn("log.path: cannot open %s; logging to stderr", m->log_path);
+    /* On failure cc_log_setup has said why and logs to stderr. */
+    (void)cc_log_setup(level, m->log_json, m->log_path);
     cc_runtime_t rt;
     if (cc_runtime_prepare(&rt, m, 0) != 0) {
         cc_runtime_free(&rt);

@@ -266,14 +266,18 @@ static void host_fatal(cc_instance_t *self, const char *msg)
 static cc_metric_t *host_metric_new(cc_instance_t *self, cc_metric_kind_t kind, const char *name,
                                     const char *help, const char *label, const char *value)
 {
-    char labels[512];
-    const char *who = self->plugin->desc.kind == CC_PLUGIN_SOURCE ? "source" : "sink";
-    if (label && value)
-        snprintf(labels, sizeof labels, "%s=\"%s\",%s=\"%s\"", who, self->entry->name, label,
-                 value);
-    else
-        snprintf(labels, sizeof labels, "%s=\"%s\"", who, self->entry->name);
-    return cc_metrics_add(self->rt->metrics, kind, name, help, labels);
+    cc_buf_t labels = CC_BUF_INIT;
+    cc_buf_puts(&labels, self->plugin->desc.kind == CC_PLUGIN_SOURCE ? "source=" : "sink=");
+    cc_metrics_label_value(&labels, self->entry->name);
+    if (label && value) {
+        cc_buf_printf(&labels, ",%s=", label);
+        cc_metrics_label_value(&labels, value);
+    }
+    cc_metric_t *m = labels.oom ? NULL
+                                : cc_metrics_add(self->rt->metrics, kind, name, help,
+                                                 cc_buf_cstr(&labels));
+    cc_buf_free(&labels);
+    return m;
 }
 
 const cc_host_t cc_host_api = {
