@@ -294,6 +294,22 @@ static void on_position(void *arg, uint32_t source, const char *position)
         cc_state_set(rt->state, rt->sources[source].entry->name, position);
 }
 
+/* Registers `name{who="<instance>"[,result="<result>"]}`. */
+static cc_metric_t *instance_metric(cc_runtime_t *rt, cc_metric_kind_t kind, const char *name,
+                                    const char *help, const char *who, const char *instance,
+                                    const char *result)
+{
+    cc_buf_t labels = CC_BUF_INIT;
+    cc_buf_printf(&labels, "%s=", who);
+    cc_metrics_label_value(&labels, instance);
+    if (result)
+        cc_buf_printf(&labels, ",result=\"%s\"", result);
+    cc_metric_t *m = labels.oom ? NULL
+                                : cc_metrics_add(rt->metrics, kind, name, help, cc_buf_cstr(&labels));
+    cc_buf_free(&labels);
+    return m;
+}
+
 static int instance_setup(cc_runtime_t *rt, cc_instance_t *in, const cc_manifest_entry_t *e,
                           uint32_t index)
 {
@@ -304,19 +320,17 @@ static int instance_setup(cc_runtime_t *rt, cc_instance_t *in, const cc_manifest
     pthread_mutex_init(&in->paths_lock, NULL);
     pthread_mutex_init(&in->run_lock, NULL);
     pthread_cond_init(&in->run_cond, NULL);
-    char labels[256];
     if (in->plugin->desc.kind == CC_PLUGIN_SOURCE) {
         atomic_init(&in->status, CC_SOURCE_CONNECTING);
-        snprintf(labels, sizeof labels, "source=\"%s\"", e->name);
-        in->m_events = cc_metrics_add(rt->metrics, CC_METRIC_COUNTER,
-                                      "changecast_source_events_total",
-                                      "Events published to the bus, per source.", labels);
-        in->m_lag = cc_metrics_add(rt->metrics, CC_METRIC_GAUGE, "changecast_source_lag_seconds",
-                                   "Wall-clock seconds between a change and its publication.",
-                                   labels);
-        in->m_bad = cc_metrics_add(rt->metrics, CC_METRIC_COUNTER,
-                                   "changecast_source_bad_events_total",
-                                   "Changes skipped because they could not be parsed.", labels);
+        in->m_events = instance_metric(rt, CC_METRIC_COUNTER, "changecast_source_events_total",
+                                       "Events published to the bus, per source.", "source",
+                                       e->name, NULL);
+        in->m_lag = instance_metric(rt, CC_METRIC_GAUGE, "changecast_source_lag_seconds",
+                                    "Wall-clock seconds between a change and its publication.",
+                                    "source", e->name, NULL);
+        in->m_bad = instance_metric(rt, CC_METRIC_COUNTER, "changecast_source_bad_events_total",
+                                    "Changes skipped because they could not be parsed.", "source",
+                                    e->name, NULL);
         return in->m_events && in->m_lag && in->m_bad ? 0 : CC_ENOMEM;
     }
     atomic_init(&in->status, CC_SINK_OK);
@@ -335,10 +349,9 @@ static int instance_setup(cc_runtime_t *rt, cc_instance_t *in, const cc_manifest
     static const char *const results[] = {"ok", "failed", "dropped", "retried"};
     cc_metric_t **slots[] = {&in->m_ok, &in->m_failed, &in->m_dropped, &in->m_retried};
     for (int i = 0; i < 4; i++) {
-        snprintf(labels, sizeof labels, "sink=\"%s\",result=\"%s\"", e->name, results[i]);
-        *slots[i] = cc_metrics_add(rt->metrics, CC_METRIC_COUNTER,
-                                   "changecast_sink_events_total",
-                                   "Events handled by each sink, by result.", labels);
+        *slots[i] = instance_metric(rt, CC_METRIC_COUNTER, "changecast_sink_events_total",
+                                    "Events handled by each sink, by result.", "sink", e->name,
+                                    results[i]);
         if (!*slots[i])
             return CC_ENOMEM;
     }
