@@ -88,13 +88,14 @@ def build_root():
     return BUILD_ROOT
 
 
-def run_cli(binary, *args, cwd=None, env=None, seconds=60):
-    """Runs a short changecast command; returns CompletedProcess (text)."""
+def run_cli(binary, *args, cwd=None, env=None, seconds=60, input=None):
+    """Runs a short changecast command (stdin from `input`, else empty);
+    returns CompletedProcess (text)."""
     e = dict(os.environ)
     if env:
         e.update(env)
     return subprocess.run([binary, *args], cwd=cwd, env=e, capture_output=True, text=True,
-                          timeout=timeout(seconds))
+                          timeout=timeout(seconds), input=input or "")
 
 
 class Daemon:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cchelpers import (BUILD_ROOT, SOURCE_ROOT, read_envelopes, read_state, replay_manifest,
-                       run_cli)
+from cchelpers import BUILD_ROOT, SOURCE_ROOT, read_envelopes, read_state, run_cli
 
 
 def project_version():
@@ -283,3 +282,51 @@ def test_env_substitution_in_a_real_run(tmp_path, changecast_bin, plugin_dir, ge
     assert [e["recipient"] for e in got] == [gen.owner(k) for k in range(50)]
     assert read_state(sub / "run.state") == (sub / "in.jsonl").stat().st_size
     assert not Path(tmp_path / "${CC_IT_DIR}").exists()
+
+
+def test_stdin_to_stdout(tmp_path, changecast_bin, plugin_dir, gen):
+    """path "-" on both ends: events from stdin, envelopes on stdout, logs
+    (only) on stderr; a pipe cannot seek, so no resume on the next run."""
+    n = 300
+    text = "".join(gen.event_line(k) + "\n" for k in range(n))
+    (tmp_path / "m.json").write_text(json.dumps({
+        "plugin_dir": plugin_dir, "admin": {"listen": "127.0.0.1:0"},
+        "sources": [{"name": "replay", "plugin": "jsonl",
+                     "config": {"path": "-", "recipient": "fullDocument.owner"}}],
+        "sinks": [{"name": "out", "plugin": "file", "config": {"path": "-"}}]}))
+    r = run_cli(changecast_bin, "run", "-c", "m.json", cwd=tmp_path, input=text)
+    assert r.returncode == 0, r.stderr
+    envs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["data"]["seq"] for e in envs] == list(range(n))
+    assert [e["recipient"] for e in envs] == [gen.owner(k) for k in range(n)]
+    assert all(line.startswith("ts=") for line in r.stderr.splitlines()), r.stderr
+    r = run_cli(changecast_bin, "run", "-c", "m.json", cwd=tmp_path, input=text)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == n
+
+
+def test_relative_paths_start_at_the_manifest_folder(tmp_path, changecast_bin, plugin_dir, gen):
+    """plugin_dir, the source and sink paths and the state path are relative
+    to the manifest's folder, not to the working directory."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(plugin_dir, conf / "plugins")
+    gen.write_changes(str(conf / "changes.jsonl"), 20)
+    (conf / "m.json").write_text(json.dumps({
+        "plugin_dir": "plugins", "admin": {"listen": "127.0.0.1:0"},
+        "state": {"path": "run.state"},
+        "sources": [SRC], "sinks": [SNK]}))
+    r = run_cli(changecast_bin, "run", "-c", "../conf/m.json", cwd=tmp_path / "elsewhere")
+    assert r.returncode == 0, r.stderr
+    assert len(read_envelopes(conf / "out.jsonl")) == 20
+    assert read_state(conf / "run.state") == (conf / "changes.jsonl").stat().st_size
+    assert os.listdir(tmp_path / "elsewhere") == []
+
+
+def test_missing_input_file_is_a_runtime_failure(tmp_path, changecast_bin, plugin_dir):
+    (tmp_path / "m.json").write_text(manifest(plugin_dir))
+    r = run_cli(changecast_bin, "run", "-c", "m.json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert re.search(r"level=error plugin=jsonl name=replay msg=\"cannot open "
+                     r"\S*changes\.jsonl: No such file or directory", r.stderr), r.stderr

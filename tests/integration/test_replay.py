@@ -3,10 +3,12 @@ and the resume position after a clean finish."""
 
 import json
 import re
+import time
 
 import pytest
 
-from cchelpers import count_lines, line_ends, read_envelopes, read_state, replay_manifest
+from cchelpers import (count_lines, line_ends, read_envelopes, read_state, replay_manifest,
+                       write_manifest)
 
 MILLION = 1_000_000
 
@@ -199,3 +201,38 @@ def test_restart_picks_up_appended_lines(tmp_path, plugin_dir, daemon, gen):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_rate_spaces_events(tmp_path, plugin_dir, daemon, gen):
+    """rate: 2000 events/s for 1000 events cannot finish in under ~0.5 s
+    (a lower bound only: a slow machine just takes longer)."""
+    gen.write_changes(str(tmp_path / "changes.jsonl"), 1000)
+    t0 = time.monotonic()
+    d = daemon(replay_manifest(tmp_path, plugin_dir, {"rate": 2000}))
+    assert d.wait() == 0, d.stderr()
+    assert time.monotonic() - t0 >= 0.45
+    assert count_lines(tmp_path / "out.jsonl") == 1000
+
+
+def test_two_sources_keep_their_own_order_and_position(tmp_path, plugin_dir, daemon, gen):
+    """Two sources into one sink (and one sink fed by `from` a single source):
+    each source's events arrive in its order; the state keeps a position per
+    source."""
+    gen.write_changes(str(tmp_path / "a.jsonl"), 3000)
+    gen.write_changes(str(tmp_path / "b.jsonl"), 2000, start=10_000)
+    m = write_manifest(
+        tmp_path / "m.json", plugin_dir,
+        [{"name": "a", "plugin": "jsonl", "config": {"path": "a.jsonl"}},
+         {"name": "b", "plugin": "jsonl", "config": {"path": "b.jsonl"}}],
+        [{"name": "both", "plugin": "file", "config": {"path": "both.jsonl"}},
+         {"name": "only_b", "plugin": "file", "from": ["b"], "config": {"path": "b.out"}}])
+    d = daemon(m)
+    assert d.wait() == 0, d.stderr()
+    both = [e["data"]["seq"] for e in read_envelopes(tmp_path / "both.jsonl")]
+    assert [s for s in both if s < 10_000] == list(range(3000))
+    assert [s for s in both if s >= 10_000] == list(range(10_000, 12_000))
+    assert [e["data"]["seq"] for e in read_envelopes(tmp_path / "b.out")] == \
+        list(range(10_000, 12_000))
+    state = json.loads((tmp_path / "changecast.state").read_text())["sources"]
+    assert int(state["a"]["position"]) == (tmp_path / "a.jsonl").stat().st_size
+    assert int(state["b"]["position"]) == (tmp_path / "b.jsonl").stat().st_size
