@@ -37,8 +37,11 @@ struct cc_bus_consumer {
     cc_bus_wake_cb wake;
     void *wake_arg;
 
+    /* Read by producers on every publish: on a line of its own, away from
+     * `read`, which the consumer writes on every poll. */
+    _Alignas(CC_CACHELINE) _Atomic int sleeping;
+
     _Alignas(CC_CACHELINE) _Atomic uint64_t read;     /* written by the consumer thread */
-    _Atomic int sleeping;
 
     _Alignas(CC_CACHELINE) _Atomic uint64_t acked;    /* written under ack_lock */
     pthread_mutex_t ack_lock;
