@@ -35,13 +35,20 @@ int cc_buf_reserve(cc_buf_t *b, size_t extra)
     b->cap = cap;
     return 0;
 fail:
+    /* Sticky: with cap pulled down to len, the fast paths of the append
+     * functions come back here, and oom refuses them. The allocation
+     * itself is unchanged (still at least len + 1 bytes). */
     b->oom = 1;
+    if (b->data)
+        b->cap = b->len + 1;
     return CC_ENOMEM;
 }
 
 void cc_buf_append(cc_buf_t *b, const void *p, size_t n)
 {
-    if (n == 0 || cc_buf_reserve(b, n) != 0)
+    /* Fast path first: the buffer usually has room (never true when oom,
+     * where cap - len is 0 or the data was dropped). */
+    if (n == 0 || (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0))
         return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -55,7 +62,7 @@ void cc_buf_puts(cc_buf_t *b, const char *s)
 
 void cc_buf_putc(cc_buf_t *b, char c)
 {
-    if (cc_buf_reserve(b, 1) != 0)
+    if (b->cap - b->len <= 1 && cc_buf_reserve(b, 1) != 0)
         return;
     b->data[b->len++] = c;
     b->data[b->len] = '\0';
@@ -82,6 +89,28 @@ void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+void cc_buf_put_uint(cc_buf_t *b, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    cc_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+void cc_buf_put_int(cc_buf_t *b, int64_t v)
+{
+    if (v < 0) {
+        cc_buf_putc(b, '-');
+        /* -(v + 1) + 1 avoids overflowing on INT64_MIN. */
+        cc_buf_put_uint(b, (uint64_t)(-(v + 1)) + 1u);
+    } else {
+        cc_buf_put_uint(b, (uint64_t)v);
+    }
 }
 
 void cc_buf_insert(cc_buf_t *b, size_t pos, const void *p, size_t n)

@@ -22,6 +22,9 @@ void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Append an integer in decimal (no printf: these are on the hot path). */
+void cc_buf_put_int(cc_buf_t *b, int64_t v);
+void cc_buf_put_uint(cc_buf_t *b, uint64_t v);
 /* Appends `s` (n bytes, UTF-8) as a JSON string literal with quotes:
  * RFC 8259 escapes (\" \\ \b \f \n \r \t, other controls as \u00XX) and
  * each invalid UTF-8 sequence (maximal subpart) as \ufffd, so the result is

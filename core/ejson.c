@@ -17,6 +17,47 @@
 
 /* ---- scalars ---------------------------------------------------------- */
 
+/* Fast path for the common short decimals (12.5, 0.25, 19.99): the first
+ * k <= 6 for which m = round(d * 10^k) gives back d as m / 10^k. IEEE
+ * division is correctly rounded and m and 10^k are exact, so m / 10^k == d
+ * exactly when strtod would read the text "m with k decimals" as d. Only
+ * where %g would also print fixed notation (1e-4 <= |d| < 1e15). Returns the
+ * length written, or 0 to take the slow path. */
+static size_t short_decimal(char *buf, double d)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e9))
+        return 0;
+    for (int k = 1; k <= 6; k++) {
+        double m = nearbyint(a * pow10[k]);
+        if (m / pow10[k] != a)
+            continue;
+        if (m >= 1e15)
+            return 0;
+        /* Digits of m with the point k places from the right. */
+        char tmp[24];
+        size_t i = sizeof tmp;
+        uint64_t v = (uint64_t)m;
+        for (int j = 0; j < k; j++) {
+            tmp[--i] = (char)('0' + v % 10);
+            v /= 10;
+        }
+        tmp[--i] = '.';
+        do {
+            tmp[--i] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        if (d < 0)
+            tmp[--i] = '-';
+        size_t n = sizeof tmp - i;
+        memcpy(buf, tmp + i, n);
+        buf[n] = '\0';
+        return n;
+    }
+    return 0;
+}
+
 size_t cc_ejson_double_text(char buf[32], double d)
 {
     int n;
@@ -28,6 +69,8 @@ size_t cc_ejson_double_text(char buf[32], double d)
      * the common case (counts, prices in cents, ids). -0.0 gives "-0". */
     if (fabs(d) < 1e15 && d == trunc(d)) {
         n = snprintf(buf, 32, "%.0f", d);
+    } else if ((n = (int)short_decimal(buf, d)) > 0) {
+        return (size_t)n;
     } else {
         /* For a normal double, a text of at most 15 significant digits that
          * reads back is its correctly rounded 15-digit form (the 15-digit
@@ -83,10 +126,18 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 /* 9999-12-31T23:59:59.999Z in milliseconds since the epoch. */
 #define CC__DATE_MAX_MS INT64_C(253402300799999)
 
+static void put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
 static void put_date(cc_buf_t *out, int64_t ms)
 {
     if (ms < 0 || ms > CC__DATE_MAX_MS) {
-        cc_buf_printf(out, "{\"$date\":{\"$numberLong\":\"%" PRId64 "\"}}", ms);
+        cc_buf_puts(out, "{\"$date\":{\"$numberLong\":\"");
+        cc_buf_put_int(out, ms);
+        cc_buf_puts(out, "\"}}");
         return;
     }
     int64_t days = ms / 86400000;
@@ -98,8 +149,21 @@ static void put_date(cc_buf_t *out, int64_t ms)
     unsigned mi = (unsigned)(rem / 60000 % 60);
     unsigned s = (unsigned)(rem / 1000 % 60);
     unsigned milli = (unsigned)(rem % 1000);
-    cc_buf_printf(out, "{\"$date\":\"%04d-%02u-%02uT%02u:%02u:%02u.%03uZ\"}", y, mo, d, h, mi, s,
-                  milli);
+    /* {"$date":"YYYY-MM-DDTHH:MM:SS.mmmZ"} */
+    char t[] = "{\"$date\":\"0000-00-00T00:00:00.000Z\"}";
+    char *p = t + 10;
+    p[0] = (char)('0' + y / 1000);
+    p[1] = (char)('0' + y / 100 % 10);
+    p[2] = (char)('0' + y / 10 % 10);
+    p[3] = (char)('0' + y % 10);
+    put2(p + 5, mo);
+    put2(p + 8, d);
+    put2(p + 11, h);
+    put2(p + 14, mi);
+    put2(p + 17, s);
+    p[20] = (char)('0' + milli / 100);
+    put2(p + 21, milli % 100);
+    cc_buf_append(out, t, sizeof t - 1);
 }
 
 static void put_oid(cc_buf_t *out, const bson_oid_t *oid)
@@ -233,7 +297,10 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
             return CC_EPARSE;
         cc_buf_puts(out, "{\"$binary\":{\"base64\":\"");
         put_base64(out, p, n);
-        cc_buf_printf(out, "\",\"subType\":\"%02x\"}}", (unsigned)sub & 0xFFu);
+        char st[] = "\",\"subType\":\"00\"}}";
+        st[13] = "0123456789abcdef"[(unsigned)sub >> 4 & 0xFu];
+        st[14] = "0123456789abcdef"[(unsigned)sub & 0xFu];
+        cc_buf_append(out, st, sizeof st - 1);
         break;
     }
     case BSON_TYPE_UNDEFINED:
@@ -306,16 +373,20 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         break;
     }
     case BSON_TYPE_INT32:
-        cc_buf_printf(out, "%" PRId32, bson_iter_int32(it));
+        cc_buf_put_int(out, bson_iter_int32(it));
         break;
     case BSON_TYPE_TIMESTAMP: {
         uint32_t t = 0, i = 0;
         bson_iter_timestamp(it, &t, &i);
-        cc_buf_printf(out, "{\"$timestamp\":{\"t\":%" PRIu32 ",\"i\":%" PRIu32 "}}", t, i);
+        cc_buf_puts(out, "{\"$timestamp\":{\"t\":");
+        cc_buf_put_uint(out, t);
+        cc_buf_puts(out, ",\"i\":");
+        cc_buf_put_uint(out, i);
+        cc_buf_puts(out, "}}");
         break;
     }
     case BSON_TYPE_INT64:
-        cc_buf_printf(out, "%" PRId64, bson_iter_int64(it));
+        cc_buf_put_int(out, bson_iter_int64(it));
         break;
     case BSON_TYPE_DECIMAL128: {
         bson_decimal128_t dec;

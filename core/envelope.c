@@ -252,10 +252,10 @@ int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
         break;
     }
     case BSON_TYPE_INT32:
-        cc_buf_printf(out, "%" PRId32, bson_iter_int32(value));
+        cc_buf_put_int(out, bson_iter_int32(value));
         break;
     case BSON_TYPE_INT64:
-        cc_buf_printf(out, "%" PRId64, bson_iter_int64(value));
+        cc_buf_put_int(out, bson_iter_int64(value));
         break;
     case BSON_TYPE_DOUBLE:
         cc_ejson_double(out, bson_iter_double(value));
@@ -471,6 +471,7 @@ static const char *const top_keys[K_COUNT] = {
     "_id", "operationType", "ns", "documentKey", "clusterTime", "wallTime",
     "fullDocument", "fullDocumentBeforeChange", "updateDescription",
 };
+static const uint32_t top_key_lens[K_COUNT] = {3, 13, 2, 11, 11, 8, 12, 24, 17};
 
 /* Finds `key` in the document under `parent`, with type `type`. */
 static int sub_find(const bson_iter_t *parent, const char *key, bson_type_t type, bson_iter_t *out)
@@ -606,8 +607,9 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     }
     while (bson_iter_next(&it)) {
         const char *key = bson_iter_key(&it);
+        uint32_t klen = bson_iter_key_len(&it);
         for (int k = 0; k < K_COUNT; k++) {
-            if (!have[k] && strcmp(key, top_keys[k]) == 0) {
+            if (!have[k] && klen == top_key_lens[k] && memcmp(key, top_keys[k], klen) == 0) {
                 top[k].it = it;
                 have[k] = 1;
                 break;
@@ -712,7 +714,8 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     if (have_ct) {
         bson_iter_timestamp(&top[K_CLUSTER].it, &ct_t, &ct_i);
         ts = (double)ct_t;
-        cc_buf_printf(&b, "%" PRIu32 ".0", ct_t);
+        cc_buf_put_uint(&b, ct_t);
+        cc_buf_puts(&b, ".0");
     } else if (have[K_WALL] && bson_iter_type(&top[K_WALL].it) == BSON_TYPE_DATE_TIME) {
         ts = (double)bson_iter_date_time(&top[K_WALL].it) / 1000.0;
         cc_ejson_double(&b, ts);
@@ -730,10 +733,15 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     /* The shared suffix, after the id. */
     size_t suf_off = b.len;
     cc_buf_puts(&b, ",\"cluster_time\":");
-    if (have_ct)
-        cc_buf_printf(&b, "{\"t\":%" PRIu32 ",\"i\":%" PRIu32 "}", ct_t, ct_i);
-    else
+    if (have_ct) {
+        cc_buf_puts(&b, "{\"t\":");
+        cc_buf_put_uint(&b, ct_t);
+        cc_buf_puts(&b, ",\"i\":");
+        cc_buf_put_uint(&b, ct_i);
+        cc_buf_putc(&b, '}');
+    } else {
         cc_buf_puts(&b, "null");
+    }
     if (is_update && (rc = render_update(&b, top, have, err, errlen)) != 0)
         goto fail;
     cc_buf_putc(&b, '}');

@@ -245,6 +245,41 @@ static void random_doubles_round_trip_with_shortest_text(void **state)
     }
 }
 
+/* The reference: the first precision whose %g text reads back. */
+static void shortest_reference(char *out, size_t n, double d)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, n, "%.*g", prec, d);
+        if (strtod(out, NULL) == d)
+            break;
+    }
+    if (!strpbrk(out, ".e"))
+        strcat(out, ".0");
+}
+
+static void short_decimals_match_the_reference_text(void **state)
+{
+    (void)state;
+    static const double scale[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    char text[32], want[64];
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = rng_next();
+        double m = (double)(r % 2000000000u) - 1e9;
+        double d = m / scale[(r >> 40) % 8];
+        if (d == trunc(d))
+            continue;
+        cc_ejson_double_text(text, d);
+        shortest_reference(want, sizeof want, d);
+        if (strcmp(text, want) != 0)
+            fail_msg("%.17g written as %s, reference %s", d, text, want);
+    }
+    expect_double(12.5, "12.5");
+    expect_double(-19.99, "-19.99");
+    expect_double(0.0001, "0.0001");
+    expect_double(0.00001, "1e-05");
+    expect_double(999999999.5, "999999999.5");
+}
+
 static void integers_are_plain_numbers(void **state)
 {
     (void)state;
@@ -581,6 +616,7 @@ int main(void)
         cmocka_unit_test(doubles_are_numbers_that_read_back),
         cmocka_unit_test(non_finite_doubles_use_numberdouble),
         cmocka_unit_test(random_doubles_round_trip_with_shortest_text),
+        cmocka_unit_test(short_decimals_match_the_reference_text),
         cmocka_unit_test(integers_are_plain_numbers),
         cmocka_unit_test(strings_and_keys_are_escaped),
         cmocka_unit_test(objectid_is_oid_with_lowercase_hex),
