@@ -1,4 +1,5 @@
-/* core/ejson.c — compact relaxed Extended JSON writer, and the parser wrapper.
+/* core/ejson.c — compact relaxed Extended JSON writer (the parser is in
+ * core/ejson_parse.c).
  *
  * Written by hand rather than with bson_as_relaxed_extended_json because
  * that one puts spaces after every ':' and ',' and writes dates without
@@ -435,67 +436,3 @@ int cc_ejson_append_array(cc_buf_t *out, const bson_t *arr)
     return put_top(out, arr, 1);
 }
 
-/* ---- parsing ---------------------------------------------------------- */
-
-static int is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Returns the length of the JSON object starting at json[0] == '{' (string-
- * and escape-aware brace matching), or 0 when it never closes. Lets us
- * refuse trailing data, which bson_init_from_json would merge or ignore. */
-static size_t object_extent(const char *json, size_t len)
-{
-    size_t depth = 0;
-    int in_str = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = json[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (--depth == 0)
-                return i + 1;
-        }
-    }
-    return 0;
-}
-
-int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t errlen)
-{
-    size_t start = 0;
-    while (start < len && is_ws(json[start]))
-        start++;
-    if (start == len || json[start] != '{') {
-        snprintf(err, errlen, "expected a JSON object (a change event)");
-        return CC_EPARSE;
-    }
-    size_t n = object_extent(json + start, len - start);
-    if (n == 0) {
-        snprintf(err, errlen, "unterminated JSON object");
-        return CC_EPARSE;
-    }
-    for (size_t i = start + n; i < len; i++) {
-        if (!is_ws(json[i])) {
-            snprintf(err, errlen, "unexpected data after the JSON object at byte %zu", i);
-            return CC_EPARSE;
-        }
-    }
-    if (n > (size_t)SSIZE_MAX) {
-        snprintf(err, errlen, "JSON object too large");
-        return CC_EPARSE;
-    }
-    bson_error_t error;
-    if (!bson_init_from_json(doc, json + start, (ssize_t)n, &error)) {
-        snprintf(err, errlen, "%s", error.message);
-        return CC_EPARSE;
-    }
-    return 0;
-}

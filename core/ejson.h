@@ -41,9 +41,13 @@ size_t cc_ejson_double_text(char buf[32], double d);
 
 /* Parses one change event written as canonical or relaxed Extended JSON
  * into `doc` (initialized here; caller destroys with bson_destroy on 0).
- * The text must be one JSON object, optionally surrounded by white space.
- * Returns 0, or CC_EPARSE with the reason in err (doc then needs no
- * destroy). */
+ * The text must be one JSON object, optionally surrounded by white space,
+ * nested at most CC_EJSON_MAX_DEPTH deep. Returns 0, or CC_EPARSE with the
+ * reason in err (doc then needs no destroy): one line naming the byte
+ * offset from json[0], like "invalid JSON at byte 37: expected ':' after an
+ * object key" or "invalid $date at byte 12: …". err may be NULL. One
+ * pass, no allocation per value (core/ejson_parse.c lists where it
+ * deliberately differs from bson_init_from_json). */
 int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t errlen);
 
 #endif
