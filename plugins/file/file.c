@@ -57,8 +57,49 @@ static const cc_config_field_t file_config[] = {
     {0}
 };
 
+/* A file left ending in a partial line (a write cut short by a full disk or
+ * a kill) is cut back to its last complete line before appending: that
+ * line's event was never acknowledged, so it is written again whole, and the
+ * next run's first line is not glued to the fragment. */
+static void file_cut_partial_line(file_sink_t *fs)
+{
+    int fd = open(fs->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return;   /* missing: created by the append open below */
+    struct stat st;
+    char buf[4096];
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+        pread(fd, buf, 1, st.st_size - 1) != 1 || buf[0] == '\n') {
+        close(fd);
+        return;
+    }
+    off_t end = st.st_size, keep = 0;
+    while (end > 0 && keep == 0) {
+        off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+        if (n <= 0)
+            break;
+        for (ssize_t i = n; i-- > 0;)
+            if (buf[i] == '\n') {
+                keep = from + i + 1;
+                break;
+            }
+        end = from;
+    }
+    if (ftruncate(fd, keep) == 0)
+        fs->host->log(fs->self, CC_LOG_WARN,
+                      "%s ended with a partial line (%lld bytes, from an interrupted write); "
+                      "cut it: its event was not acknowledged and is written again",
+                      fs->path, (long long)(st.st_size - keep));
+    else
+        fs->host->log(fs->self, CC_LOG_ERROR, "%s ends with a partial line and cannot be cut: %s",
+                      fs->path, strerror(errno));
+    close(fd);
+}
+
 static int file_open(file_sink_t *fs)
 {
+    file_cut_partial_line(fs);
     return open(fs->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 

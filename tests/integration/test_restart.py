@@ -15,18 +15,19 @@ N = 100_000
 RATE = 20_000
 
 
-def split_runs(out_path, end_of_run1):
-    """Envelopes written by run 1 (bytes [0, end_of_run1)) and by run 2 (the
-    rest). A partial last line of run 1 (a write cut by SIGKILL) is dropped:
-    the sink never acknowledged it."""
+def split_runs(out_path, run1_bytes):
+    """Envelopes written by run 1 (the file as run 1 left it: `run1_bytes`)
+    and by run 2 (the rest). A partial last line of run 1 (a write cut by
+    SIGKILL or a failed write) was never acknowledged: the sink cuts it when
+    it opens the file again, so run 2 starts where that line began."""
     data = out_path.read_bytes()
-    head = data[:end_of_run1]
-    cut = head.rfind(b"\n") + 1
-    partial = head[cut:]
+    cut = run1_bytes.rfind(b"\n") + 1
+    partial = run1_bytes[cut:]
+    assert data[:cut] == run1_bytes[:cut], "run 2 changed what run 1 wrote whole"
     tmp1 = out_path.with_suffix(".run1")
-    tmp1.write_bytes(head[:cut])
+    tmp1.write_bytes(run1_bytes[:cut])
     tmp2 = out_path.with_suffix(".run2")
-    tmp2.write_bytes(data[end_of_run1:])
+    tmp2.write_bytes(data[cut:])
     return read_envelopes(tmp1), read_envelopes(tmp2), partial
 
 
@@ -72,6 +73,7 @@ def test_sigterm_mid_stream_resumes_after_last_ack(tmp_path, plugin_dir, daemon,
     assert d.wait() == 0, d.stderr()[-4000:]
     assert "stopped (exit 0)" in d.stderr()
     size1 = out.stat().st_size
+    run1_bytes = out.read_bytes()
     run1 = read_envelopes(out)
     assert 0 < len(run1) < N, "SIGTERM did not land mid-stream (%d events)" % len(run1)
     # SIGTERM drains the bus: the state names exactly the last delivered line.
@@ -81,7 +83,7 @@ def test_sigterm_mid_stream_resumes_after_last_ack(tmp_path, plugin_dir, daemon,
     # Restart at full speed (same source name, so the same saved position).
     d2 = daemon(replay_manifest(tmp_path, plugin_dir, name="m2.json"))
     assert d2.wait() == 0, d2.stderr()[-4000:]
-    run1b, run2, partial = split_runs(out, size1)
+    run1b, run2, partial = split_runs(out, run1_bytes)
     assert partial == b"" and len(run1b) == len(run1)
     # Delivery resumes right after the last acknowledged event.
     assert run2[0]["data"]["seq"] == last1 + 1
@@ -115,6 +117,7 @@ def test_sigterm_while_following_a_growing_file(tmp_path, plugin_dir, daemon, ge
         d.signal(signal.SIGTERM)
         assert d.wait() == 0, d.stderr()[-4000:]
         size1 = out.stat().st_size
+        run1_bytes = out.read_bytes()
         run1 = read_envelopes(out)
         last1 = run1[-1]["data"]["seq"]
         pos = read_state(tmp_path / "changecast.state")
@@ -131,7 +134,7 @@ def test_sigterm_while_following_a_growing_file(tmp_path, plugin_dir, daemon, ge
         t.join(timeout=60)
     ends = line_ends(changes)
     assert pos == ends[last1]
-    run1b, run2, partial = split_runs(out, size1)
+    run1b, run2, partial = split_runs(out, run1_bytes)
     assert partial == b""
     assert run2[0]["data"]["seq"] == last1 + 1
     check_two_runs(run1, run2, n, max_dup=n // 100)
@@ -157,12 +160,13 @@ def test_sigkill_mid_stream_loses_nothing(tmp_path, plugin_dir, daemon, gen):
     d.signal(signal.SIGKILL)
     assert d.wait() == -signal.SIGKILL
     size1 = out.stat().st_size
+    run1_bytes = out.read_bytes()
     pos = read_state(state)
     assert pos in starts, "saved position %d is not at a line boundary" % pos
 
     d2 = daemon(replay_manifest(tmp_path, plugin_dir, name="m2.json"))
     assert d2.wait() == 0, d2.stderr()[-4000:]
-    run1, run2, partial = split_runs(out, size1)
+    run1, run2, partial = split_runs(out, run1_bytes)
     assert len(run1) < N, "SIGKILL did not land mid-stream"
     # The restart starts exactly at the saved position, which never runs
     # ahead of what the sink wrote.
@@ -202,11 +206,12 @@ def _outage_run(tmp_path, plugin_dir, daemon, gen, n, limit):
     assert d.stop() == 0, d.stderr()[-3000:]
     assert re.search(r"shutdown_ms passed with \d+ events not acknowledged", d.stderr())
     size1 = out.stat().st_size
+    run1_bytes = out.read_bytes()
     assert size1 == limit
     # The saved position is the end of the last line written whole.
     whole = out.read_bytes().count(b"\n")
     assert read_state(tmp_path / "changecast.state") == ends[whole - 1]
-    return size1, ends
+    return run1_bytes, ends
 
 
 def test_sink_outage_then_restart_loses_nothing(tmp_path, plugin_dir, daemon, gen):
@@ -214,19 +219,17 @@ def test_sink_outage_then_restart_loses_nothing(tmp_path, plugin_dir, daemon, ge
     keeps the rest unacknowledged, the state stops at the last whole line,
     and a restart (limit gone) delivers everything after it."""
     n = 2000
-    size1, ends = _outage_run(tmp_path, plugin_dir, daemon, gen, n, limit=100_000)
+    run1_bytes, ends = _outage_run(tmp_path, plugin_dir, daemon, gen, n, limit=100_000)
     d2 = daemon(replay_manifest(tmp_path, plugin_dir, name="m2.json"))
     assert d2.wait() == 0, d2.stderr()[-3000:]
-    run1, run2, partial = split_runs(tmp_path / "out.jsonl", size1)
+    run1, run2, partial = split_runs(tmp_path / "out.jsonl", run1_bytes)
     assert partial, "expected the limit to cut a line"
+    assert "ended with a partial line (%d bytes" % len(partial) in d2.stderr()
     assert run2[0]["data"]["seq"] == run1[-1]["data"]["seq"] + 1
     check_two_runs(run1, run2, n, max_dup=0)
     assert read_state(tmp_path / "changecast.state") == ends[-1]
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: the file sink appends after a line cut "
-                   "short by a failed write (or a kill) in an earlier run, so the first event "
-                   "of the next run is glued to the fragment and that line is not JSON")
 def test_no_torn_line_after_outage_and_restart(tmp_path, plugin_dir, daemon, gen):
     """A JSON-lines consumer reading the whole file must find every line
     parseable and every event present after the outage and the restart."""
