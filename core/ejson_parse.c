@@ -164,7 +164,7 @@ static inline void put8(parser_t *c, uint64_t v)
 static inline void skip_ws(parser_t *c)
 {
     const uint8_t *p = c->p, *e = c->end;
-    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    while (p < e && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     c->p = p;
 }
@@ -207,7 +207,7 @@ static inline uint64_t special_bytes(uint64_t v)
 /* Reads the JSON string at c->p (a '"') and appends its unescaped bytes to
  * the output (no terminator). *n gets their number, *nul whether one is
  * U+0000. The unescaped text is never longer than the quoted one. */
-static int read_string(parser_t *c, size_t *n, int *nul)
+static int read_string_slow(parser_t *c, size_t *n, int *nul)
 {
     const uint8_t *p = c->p + 1, *e = c->end;
     if (need(c, (size_t)(e - p) + 8) != 0)
@@ -352,6 +352,38 @@ static int read_string(parser_t *c, size_t *n, int *nul)
     if (nul)
         *nul = has_nul;
     return 0;
+}
+
+/* The common case inline: printable ASCII without escapes, with at least 8
+ * bytes of input after it. Anything else starts over in the general
+ * reader. */
+static inline int read_string(parser_t *c, size_t *n, int *nul)
+{
+    const uint8_t *p = c->p + 1, *e = c->end;
+    if (c->cap - c->len >= (size_t)(e - p) + 8) {
+        uint8_t *o = c->out + c->len;
+        size_t i = 0;
+        while ((size_t)(e - p) - i >= 8) {
+            uint64_t v;
+            memcpy(&v, p + i, 8);
+            memcpy(o + i, &v, 8);
+            uint64_t m = special_bytes(v);
+            if (m == 0) {
+                i += 8;
+                continue;
+            }
+            i += (unsigned)__builtin_ctzll(m) >> 3;
+            if (p[i] != '"')
+                break;
+            c->p = p + i + 1;
+            c->len += i;
+            *n = i;
+            if (nul)
+                *nul = 0;
+            return 0;
+        }
+    }
+    return read_string_slow(c, n, nul);
 }
 
 /* A string value as BSON: int32 length, bytes, NUL. */
@@ -528,6 +560,24 @@ static int num_u64(const num_t *nm, uint64_t *mag)
 /* A relaxed number as int32, int64 or double. Returns the BSON type. */
 static int put_number(parser_t *c)
 {
+    /* Fast path: up to 9 digits, not followed by a fraction or exponent. */
+    const uint8_t *p = c->p, *e = c->end;
+    int neg = *p == '-';
+    p += neg;
+    if (e - p >= 10 && p[0] >= '1' && p[0] <= '9') {
+        uint32_t v = (uint32_t)(p[0] - '0');
+        int k = 1;
+        while (k < 9 && p[k] >= '0' && p[k] <= '9')
+            v = v * 10 + (uint32_t)(p[k++] - '0');
+        uint8_t nx = p[k];
+        if (!(nx >= '0' && nx <= '9') && nx != '.' && nx != 'e' && nx != 'E') {
+            if (need(c, 4) != 0)
+                return -1;
+            put4(c, neg ? 0 - v : v);
+            c->p = p + k;
+            return BSON_TYPE_INT32;
+        }
+    }
     num_t nm;
     if (scan_number(c, &nm) != 0)
         return -1;
@@ -643,7 +693,7 @@ static int keyword(const uint8_t *k, size_t n)
 }
 
 /* ':' with white space around, before a value. */
-static int colon(parser_t *c)
+static int colon_slow(parser_t *c)
 {
     skip_ws(c);
     if (c->p >= c->end)
@@ -655,6 +705,16 @@ static int colon(parser_t *c)
     if (c->p >= c->end)
         return fail(c, c->p, "unterminated JSON object");
     return 0;
+}
+
+static inline int colon(parser_t *c)
+{
+    const uint8_t *p = c->p;
+    if (c->end - p >= 2 && p[0] == ':' && p[1] > ' ') {
+        c->p = p + 1;
+        return 0;
+    }
+    return colon_slow(c);
 }
 
 /* Reads an object key inside a wrapper into scratch space at the end of the
