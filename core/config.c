@@ -332,9 +332,10 @@ static int cfg_default(json_t *obj, const cc_config_field_t *f, const char *plac
                        size_t errlen)
 {
     json_error_t je;
+    memset(&je, 0, sizeof je);  /* untouched when jansson's first allocation fails */
     json_t *dv = json_loads(f->def, JSON_DECODE_ANY, &je);
     if (!dv) {
-        if (json_error_code(&je) == json_error_out_of_memory)
+        if (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0')
             return cfg_oom(err, errlen);
         return cfg_fail(err, errlen, CC_EINVAL, place,
                         "the plugin's default is not valid JSON (%s)", je.text);

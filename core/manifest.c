@@ -400,6 +400,38 @@ static bool man_env_name_ok(const char *s, size_t n)
     return true;
 }
 
+/* jansson keeps strings UTF-8; the file's own text was checked when it
+ * parsed, so only a variable's value can bring in anything else. */
+static bool man_utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s;
+        size_t n;
+        unsigned min;
+        if (c < 0x80) {
+            s++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1, c &= 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, c &= 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, c &= 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (s[i] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
 /* Replaces ${NAME} in one string value; `place` is its JSON path. */
 static int man_subst_string(man_ctx_t *c, json_t *v, const char *place)
 {
@@ -452,6 +484,11 @@ static int man_subst_string(man_ctx_t *c, json_t *v, const char *place)
                 free(key);
                 goto done;
             }
+            if (!man_utf8_ok((const unsigned char *)val)) {
+                rc = man_fail(c, place, NULL, "environment variable %s is not valid UTF-8", key);
+                free(key);
+                goto done;
+            }
             free(key);
             if (man_buf_add(&out, val, strlen(val)))
                 goto oom;
@@ -462,12 +499,8 @@ static int man_subst_string(man_ctx_t *c, json_t *v, const char *place)
             p = d + 1;
         }
     }
-    if (json_string_set(v, out.s ? out.s : "") != 0) {
-        /* jansson refuses text that is not UTF-8: only the environment can
-         * have brought it in, since the file itself parsed. */
-        rc = man_fail(c, place, NULL,
-                      "the value is not valid UTF-8 after replacing environment variables");
-    }
+    if (json_string_set(v, out.s ? out.s : "") != 0)
+        goto oom;
     goto done;
 oom:
     rc = man_oom(c);
@@ -994,10 +1027,13 @@ int cc_manifest_parse(const char *text, size_t len, const char *path, cc_manifes
         return CC_ECONFIG;
     }
 
+    /* jansson leaves `je` untouched when its first allocation fails */
     json_error_t je;
+    memset(&je, 0, sizeof je);
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        if (json_error_code(&je) == json_error_out_of_memory)
+        /* jansson reports an allocation failure in its set-up with no text */
+        if (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0')
             return man_oom(&c);
         if (err && errlen)
             snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);

@@ -72,7 +72,13 @@ void cc_manifest_free(cc_manifest_t *m);
 
 /* Checks `config` against a plugin's key table and fills in defaults, in
  * place. `place` is the prefix for messages ("sinks[1].config"). Returns 0
- * or CC_ECONFIG with "place.key: what is wrong" in err (no file prefix). */
+ * or CC_ECONFIG with "place.key: what is wrong" in err (no file prefix).
+ * A NULL table takes no keys; a nested `fields` left NULL is free-form.
+ * Keys are checked in document order, then missing ones in table order;
+ * a filled default is checked like a written value (so nested defaults
+ * are filled too). A defect of the plugin's own table (a `def` that is
+ * not JSON or does not fit its key) returns CC_EINVAL; CC_ENOMEM on out
+ * of memory. `config` is borrowed and modified; any thread. */
 int cc_config_validate(json_t *config, const cc_config_field_t *table, const char *place,
                        char *err, size_t errlen);
 

@@ -494,8 +494,28 @@ static void test_env_var_that_is_not_utf8_is_an_error(void **state)
     cc_manifest_t *m = NULL;
     assert_int_equal(cc_manifest_parse(text, strlen(text), FILE_NAME, &m, err, sizeof err),
                      CC_ECONFIG);
-    assert_string_equal(err, FILE_NAME ": state.path: the value is not valid UTF-8 after "
-                                       "replacing environment variables");
+    assert_string_equal(err, FILE_NAME ": state.path: environment variable CC_TEST_LATIN1 is "
+                                       "not valid UTF-8");
+}
+
+static void test_env_var_with_multibyte_text_is_substituted(void **state)
+{
+    (void)state;
+    setenv("CC_TEST_UTF8", "caf\xc3\xa9 \xe2\x98\x95 \xf0\x9d\x84\x9e", 1);
+    cc_manifest_t *m = parse_ok("{\"state\": {\"path\": \"/${CC_TEST_UTF8}\"}, " MIN "}");
+    assert_string_equal(m->state_path, "/caf\xc3\xa9 \xe2\x98\x95 \xf0\x9d\x84\x9e");
+    cc_manifest_free(m);
+    /* Overlong, surrogate and truncated sequences are refused. */
+    static const char *const bad[] = { "\xc0\xaf", "\xed\xa0\x80", "\xe2\x98", "\xf4\x90\x80\x80" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("CC_TEST_UTF8", bad[i], 1);
+        const char *text = "{\"state\": {\"path\": \"${CC_TEST_UTF8}\"}, " MIN "}";
+        char err[512];
+        cc_manifest_t *bad_m = NULL;
+        assert_int_equal(cc_manifest_parse(text, strlen(text), FILE_NAME, &bad_m, err, sizeof err),
+                         CC_ECONFIG);
+        assert_null(bad_m);
+    }
 }
 
 static void test_from_and_where_are_parsed(void **state)
@@ -650,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_env_vars_are_substituted_in_nested_config),
         cmocka_unit_test(test_substituted_value_is_not_expanded_again),
         cmocka_unit_test(test_env_var_that_is_not_utf8_is_an_error),
+        cmocka_unit_test(test_env_var_with_multibyte_text_is_substituted),
         cmocka_unit_test(test_from_and_where_are_parsed),
         cmocka_unit_test(test_every_operation_name_maps_to_its_bit),
         cmocka_unit_test(test_config_is_a_reference_that_outlives_the_document),
