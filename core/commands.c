@@ -162,7 +162,7 @@ static int cmd_plugins(int argc, char **argv)
                p->desc.version ? p->desc.version : "?", abi, p->path);
     }
     for (size_t i = 0; i < ld.n_refused; i++)
-        fprintf(stderr, "refused: %s\n", ld.refused[i]);
+        fprintf(stderr, "%s\n", ld.refused[i]);
     cc_loader_free(&ld);
     return 0;
 }

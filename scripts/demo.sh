@@ -11,6 +11,6 @@ scripts/deps.sh build
 log=$(mktemp)
 meson compile -C build >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
 rm -f "$log"
-rm -f etc/demo.state    # replay from the start every time
+rm -f /tmp/changecast-demo.state    # replay from the start every time
 export CHANGECAST_PLUGIN_DIR="$PWD/build/plugins"
 exec build/core/changecast run -c etc/demo.json "$@"

@@ -209,11 +209,11 @@ def test_plugins_refusals_do_not_stop_the_others(tmp_path, changecast_bin, plugi
     assert r.returncode == 0, r.stderr
     names = [ln.split()[0] for ln in r.stdout.splitlines()[1:]]
     assert "jsonl" in names and "file" in names
-    assert re.search(r"^refused: %s: cannot load: " % re.escape(str(pd / "bogus.so")), r.stderr,
+    assert re.search(r"^%s: cannot load: " % re.escape(str(pd / "bogus.so")), r.stderr,
                      re.M), r.stderr
     if len(dirs) > 1:
         assert "abi_old_minor" in names   # an older minor loads
-        assert re.search(r"other_major\.so: .*built for ABI 2\.0", r.stderr), r.stderr
+        assert re.search(r"other_major\.so: refused: built for ABI 2\.0", r.stderr), r.stderr
         assert re.search(r"new_minor\.so: .*built for ABI 1\.\d+, newer than", r.stderr)
         assert re.search(r"no_entry\.so: not a changecast plugin: no cc_plugin_entry symbol",
                          r.stderr)
