@@ -222,9 +222,14 @@ int cc_envelope_resolve(const bson_t *change, const char *path, cc_path_cb cb, v
         return 0;
 
     if (seglen == sizeof full - 1 && memcmp(path, full, seglen) == 0) {
-        /* Delete fallback: no post-image, read the pre-image instead. */
+        /* Delete fallback (SPEC): a delete has no post-image, so read the
+         * pre-image. Other operations without one resolve to nothing rather
+         * than to values from before the change. */
         if (!bson_iter_init_find(&it, change, full) || is_nullish(&it)) {
-            if (!bson_iter_init_find(&it, change, "fullDocumentBeforeChange"))
+            bson_iter_t op;
+            if (!bson_iter_init_find(&op, change, "operationType") ||
+                !BSON_ITER_HOLDS_UTF8(&op) || strcmp(bson_iter_utf8(&op, NULL), "delete") != 0 ||
+                !bson_iter_init_find(&it, change, "fullDocumentBeforeChange"))
                 return 0;
         }
         return walk(&it, next, cb, arg);

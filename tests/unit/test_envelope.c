@@ -608,13 +608,18 @@ static void recipient_falls_back_to_pre_image_on_delete(void **state)
     done(&b);
 }
 
-static void fallback_also_applies_when_full_document_is_null(void **state)
+static void fallback_is_for_deletes_only(void **state)
 {
     (void)state;
     const char *f[] = {"fullDocument.name"};
-    expect_data("{'_id':{'_data':'T'},'operationType':'update','fullDocument':null,"
+    expect_data("{'_id':{'_data':'T'},'operationType':'delete','fullDocument':null,"
                 "'fullDocumentBeforeChange':{'name':'before'}}",
                 f, 1, "{'fullDocument.name':'before'}");
+    /* An update without a post-image must not report pre-change values as
+     * if they were the document's. */
+    expect_data("{'_id':{'_data':'T'},'operationType':'update','fullDocument':null,"
+                "'fullDocumentBeforeChange':{'name':'before'}}",
+                f, 1, "{}");
 }
 
 static void no_fallback_when_full_document_is_present(void **state)
@@ -1238,7 +1243,7 @@ int main(void)
         cmocka_unit_test(fields_keep_update_block_on_updates),
         cmocka_unit_test(fields_fall_back_to_pre_image_on_delete),
         cmocka_unit_test(recipient_falls_back_to_pre_image_on_delete),
-        cmocka_unit_test(fallback_also_applies_when_full_document_is_null),
+        cmocka_unit_test(fallback_is_for_deletes_only),
         cmocka_unit_test(no_fallback_when_full_document_is_present),
         cmocka_unit_test(delete_without_pre_image_resolves_nothing),
         cmocka_unit_test(recipient_array_gives_one_event_each_with_suffixed_ids),
