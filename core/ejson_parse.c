@@ -1772,7 +1772,7 @@ static int wrapper(parser_t *c, int kw, size_t el, const uint8_t *ob)
 
 /* The scope document of the open $code/$scope wrapper has closed: read the
  * rest of the wrapper and complete the code-with-scope value. */
-static int scope_done(parser_t *c, const uint8_t *closing)
+static int scope_done(parser_t *c)
 {
     c->in_scope = 0;
     c->wkw = "$code";
@@ -1782,7 +1782,7 @@ static int scope_done(parser_t *c, const uint8_t *closing)
         if (r < 0)
             return -1;
         if (r == 0)
-            return fail(c, closing, "missing \"$code\" after \"$scope\"");
+            return fail(c, c->p - 1, "missing \"$code\" after \"$scope\"");
         if (expect_key(c, "$code") != 0)
             return -1;
         if (*c->p != '"')
@@ -2088,7 +2088,7 @@ close : {
     if (c->depth == 0)
         return 0;
     if (f->kind == K_SCOPE) {
-        if (scope_done(c, c->p - 1) != 0)
+        if (scope_done(c) != 0)
             return -1;
     }
     goto after_value;
