@@ -56,6 +56,7 @@ typedef struct man_ctx {
     char *err;
     size_t errlen;
     cc_manifest_t *m;
+    json_t *names;          /* entry name -> its place ("sources[0]"): O(1) checks */
 } man_ctx_t;
 
 /* ---- messages ------------------------------------------------------------ */
@@ -763,17 +764,16 @@ static bool man_name_ok(const char *s, bool dot)
     return true;
 }
 
-/* The entry already named `name`, among sources then sinks, or NULL. */
-static const cc_manifest_entry_t *man_find_name(const cc_manifest_t *m, const char *name,
-                                                const cc_manifest_entry_t *self)
+/* The place of the entry already named `name`, or NULL. */
+static const char *man_find_name(man_ctx_t *c, const char *name)
 {
-    for (size_t i = 0; i < m->n_sources; i++)
-        if (&m->sources[i] != self && m->sources[i].name && strcmp(m->sources[i].name, name) == 0)
-            return &m->sources[i];
-    for (size_t i = 0; i < m->n_sinks; i++)
-        if (&m->sinks[i] != self && m->sinks[i].name && strcmp(m->sinks[i].name, name) == 0)
-            return &m->sinks[i];
-    return NULL;
+    return json_string_value(json_object_get(c->names, name));
+}
+
+static bool man_is_source(man_ctx_t *c, const char *name)
+{
+    const char *place = man_find_name(c, name);
+    return place && strncmp(place, "sources[", 8) == 0;
 }
 
 static int man_from(man_ctx_t *c, json_t *sink, cc_manifest_entry_t *e)
@@ -790,30 +790,33 @@ static int man_from(man_ctx_t *c, json_t *sink, cc_manifest_entry_t *e)
     int rc = man_strings(c, sink, e->place, "from", &e->from, &e->n_from);
     if (rc)
         return rc;
-    for (size_t i = 0; i < e->n_from; i++) {
-        char key[48];
+    json_t *seen = json_object();           /* name -> its index in from */
+    if (!seen)
+        return man_oom(c);
+    for (size_t i = 0; i < e->n_from && rc == 0; i++) {
+        char key[48], q[96];
         snprintf(key, sizeof key, "from[%zu]", i);
-        bool found = false;
-        for (size_t s = 0; s < m->n_sources && !found; s++)
-            found = strcmp(m->sources[s].name, e->from[i]) == 0;
-        char q[96];
-        if (!found) {
+        json_t *earlier = json_object_get(seen, e->from[i]);
+        if (!man_is_source(c, e->from[i])) {
             char names[512] = "";
             for (size_t s = 0; s < m->n_sources; s++) {
                 size_t used = strlen(names);
-                if (used < sizeof names)
-                    snprintf(names + used, sizeof names - used, "%s%s", s ? ", " : "",
-                             m->sources[s].name);
+                if (used + 1 >= sizeof names)
+                    break;
+                snprintf(names + used, sizeof names - used, "%s%s", s ? ", " : "",
+                         m->sources[s].name);
             }
-            return man_fail(c, e->place, key, "no source named %s (sources: %s)",
-                            man_quote(q, sizeof q, e->from[i]), names);
+            rc = man_fail(c, e->place, key, "no source named %s (sources: %s)",
+                          man_quote(q, sizeof q, e->from[i]), names);
+        } else if (earlier) {
+            rc = man_fail(c, e->place, key, "%s is already listed in from[%" JSON_INTEGER_FORMAT
+                          "]", man_quote(q, sizeof q, e->from[i]), json_integer_value(earlier));
+        } else if (json_object_set_new(seen, e->from[i], json_integer((json_int_t)i)) != 0) {
+            rc = man_oom(c);
         }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(e->from[j], e->from[i]) == 0)
-                return man_fail(c, e->place, key, "%s is already listed in from[%zu]",
-                                man_quote(q, sizeof q, e->from[i]), j);
     }
-    return 0;
+    json_decref(seen);
+    return rc;
 }
 
 static int man_where(man_ctx_t *c, json_t *sink, cc_manifest_entry_t *e)
@@ -882,15 +885,17 @@ static int man_entry(man_ctx_t *c, json_t *obj, bool sink, size_t idx, cc_manife
     e->name = man_strdup(name ? name : plugin);
     if (!e->name)
         return man_oom(c);
-    const cc_manifest_entry_t *other = man_find_name(c->m, e->name, e);
+    const char *other = man_find_name(c, e->name);
     if (other && name)
         return man_fail(c, e->place, "name", "%s is already used by %s",
-                        man_quote(q, sizeof q, e->name), other->place);
+                        man_quote(q, sizeof q, e->name), other);
     if (other)
         return man_fail(c, e->place, NULL,
                         "the name defaults to the plugin name %s, which is already used by %s; "
                         "set a distinct \"name\"",
-                        man_quote(q, sizeof q, e->name), other->place);
+                        man_quote(q, sizeof q, e->name), other);
+    if (json_object_set_new(c->names, e->name, json_string(e->place)) != 0)
+        return man_oom(c);
 
     json_t *config = json_object_get(obj, "config");
     if (config && !json_is_object(config))
@@ -1047,6 +1052,7 @@ int cc_manifest_parse(const char *text, size_t len, const char *path, cc_manifes
         return man_oom(&c);
     }
     c.m = m;
+    c.names = json_object();
     m->bus_capacity = MAN_BUS_CAPACITY_DEFAULT;
     m->flush_ms = MAN_FLUSH_MS_DEFAULT;
     m->log_level = CC_LOG_INFO;
@@ -1055,7 +1061,7 @@ int cc_manifest_parse(const char *text, size_t len, const char *path, cc_manifes
     m->path = man_strdup(path);
     m->display = man_strdup(path);
     int rc;
-    if (!m->path || !m->display) {
+    if (!m->path || !m->display || !c.names) {
         rc = man_oom(&c);
     } else if (!(m->dir = man_dir_of(path))) {
         rc = errno == ENOMEM ? man_oom(&c)
@@ -1064,6 +1070,7 @@ int cc_manifest_parse(const char *text, size_t len, const char *path, cc_manifes
     } else {
         rc = man_build(&c, root);
     }
+    json_decref(c.names);
     json_decref(root);
     if (rc) {
         cc_manifest_free(m);
