@@ -7,7 +7,8 @@
  *          prefix (out-of-order acks wait in a bitmap until the gap closes);
  *   tail   every consumer acknowledged everything below it. Producers may
  *          claim sequence s only when s < tail + capacity, so a slot is
- *          reused only after all consumers are done with it.
+ *          reused only after all consumers are done with it; moving tail
+ *          drops the ring's reference to the events passed.
  * The consumer that moves the minimum acknowledgement forward also moves
  * tail (one at a time, by an exchange flag), reporting on the way the newest
  * position of each source: that is the resume point every sink has covered.
@@ -203,6 +204,14 @@ static void bus_advance_tail(cc_bus_t *bus)
                 bus->last_pos[src] = 0;
             }
         }
+        /* Drop the ring's references here, on the acknowledging thread that
+         * just handled these events, rather than in a producer that would
+         * touch them cold when reusing the slots. */
+        for (uint64_t r = t; r < s; r++) {
+            cc_slot_t *slot = &bus->slots[r & bus->mask];
+            cc_event_unref(slot->ev);
+            slot->ev = NULL;
+        }
         if (s != t) {
             atomic_store_explicit(&bus->tail, s, memory_order_release);
             bus_wake_producers(bus);
@@ -284,15 +293,12 @@ int cc_bus_publish(cc_bus_t *bus, cc_event_t *const *evs, size_t n, size_t *publ
         for (size_t i = 0; i < chunk; i++) {
             uint64_t s = h + i;
             cc_slot_t *slot = &bus->slots[s & bus->mask];
-            cc_event_t *old = slot->ev;
             cc_event_t *ev = evs[done + i];
             ev->seq = s;
             slot->ev = ev;
             slot->source = ev->source;
             slot->has_position = ev->position != NULL;
             atomic_store_explicit(&slot->pub, s + 1, memory_order_release);
-            if (old)
-                cc_event_unref(old);
         }
         done += chunk;
         bus_wake_consumers(bus);

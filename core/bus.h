@@ -9,8 +9,8 @@
  * instead, counting what it skipped. Producers and idle consumers sleep;
  * nothing spins while idle. Events from one producer keep their order.
  *
- * The bus owns one reference to each published event, dropped when its slot
- * is reused or the bus is freed.
+ * The bus owns one reference to each published event, dropped once every
+ * consumer acknowledged it (or when the bus is freed).
  */
 #ifndef CC_CORE_BUS_H
 #define CC_CORE_BUS_H
