@@ -5,6 +5,7 @@
  * GETs: header and body sizes are capped and idle or slow connections time
  * out, so a misbehaving client cannot hold the listener.
  */
+#include "core/buf.h"
 #include "core/admin.h"
 
 #include <errno.h>
@@ -36,19 +37,6 @@ struct cc_admin {
     void *arg;
     int port;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CC_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void free_cb(const void *data, size_t len, void *arg)
 {
@@ -223,7 +211,7 @@ int cc_admin_start(struct event_base *base, const char *listen, cc_metrics_t *me
     *out = NULL;
     if (base == NULL || metrics == NULL || listen == NULL ||
         parse_listen(listen, host, sizeof(host), port, sizeof(port)) != 0) {
-        set_err(err, errlen, "admin.listen: expected \"host:port\" (e.g. \"127.0.0.1:9464\"), "
+        cc_set_err(err, errlen, "admin.listen: expected \"host:port\" (e.g. \"127.0.0.1:9464\"), "
                 "got \"%s\"", listen != NULL ? listen : "(null)");
         return CC_EINVAL;
     }
@@ -234,7 +222,7 @@ int cc_admin_start(struct event_base *base, const char *listen, cc_metrics_t *me
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
-        set_err(err, errlen, "admin.listen: cannot resolve \"%s\": %s", host,
+        cc_set_err(err, errlen, "admin.listen: cannot resolve \"%s\": %s", host,
                 gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
         return CC_EINVAL;
     }
@@ -247,7 +235,7 @@ int cc_admin_start(struct event_base *base, const char *listen, cc_metrics_t *me
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        set_err(err, errlen, "admin.listen: cannot listen on %s: %s", listen,
+        cc_set_err(err, errlen, "admin.listen: cannot listen on %s: %s", listen,
                 strerror(saved ? saved : EADDRNOTAVAIL));
         return CC_EIO;
     }
@@ -256,7 +244,7 @@ int cc_admin_start(struct event_base *base, const char *listen, cc_metrics_t *me
     if (a == NULL || (a->http = evhttp_new(base)) == NULL) {
         free(a);
         close(fd);
-        set_err(err, errlen, "admin.listen: out of memory");
+        cc_set_err(err, errlen, "admin.listen: out of memory");
         return CC_ENOMEM;
     }
     a->metrics = metrics;
@@ -278,7 +266,7 @@ int cc_admin_start(struct event_base *base, const char *listen, cc_metrics_t *me
         saved = errno;
         evhttp_free(a->http);
         free(a);
-        set_err(err, errlen, "admin.listen: cannot listen on %s: %s", listen,
+        cc_set_err(err, errlen, "admin.listen: cannot listen on %s: %s", listen,
                 strerror(saved ? saved : ENOMEM));
         return CC_EIO;
     }

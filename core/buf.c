@@ -285,3 +285,13 @@ void cc_buf_free(cc_buf_t *b)
     b->len = b->cap = 0;
     b->oom = 0;
 }
+
+void cc_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

@@ -41,6 +41,14 @@ void cc_buf_truncate(cc_buf_t *b, size_t len);
 const char *cc_buf_cstr(cc_buf_t *b);
 /* Hands the data over: returns new (caller frees), leaves `b` empty. */
 char *cc_buf_steal(cc_buf_t *b, size_t *len);
+/* Writes a message into a caller's (err, errlen) buffer, the core's way of
+ * returning error text; a NULL or empty buffer is ignored. */
+void cc_set_err(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 void cc_buf_reset(cc_buf_t *b);   /* keeps capacity, clears oom */
 void cc_buf_free(cc_buf_t *b);
 

@@ -15,25 +15,13 @@
 #include "core/buf.h"
 #include "core/ejson.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CC_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- shape ------------------------------------------------------------ */
 
 /* 0 when `path` is usable; else writes why (naming `where`) into err. */
 static int check_path(const char *where, const char *path, char *err, size_t errlen)
 {
     if (!path || !*path) {
-        set_err(err, errlen, "%s: empty path", where);
+        cc_set_err(err, errlen, "%s: empty path", where);
         return CC_EINVAL;
     }
     size_t segs = 1;
@@ -41,7 +29,7 @@ static int check_path(const char *where, const char *path, char *err, size_t err
     for (const char *p = path;; p++) {
         if (*p == '.' || *p == '\0') {
             if (p == seg) {
-                set_err(err, errlen, "%s: empty path segment in \"%s\"", where, path);
+                cc_set_err(err, errlen, "%s: empty path segment in \"%s\"", where, path);
                 return CC_EINVAL;
             }
             if (*p == '\0')
@@ -51,7 +39,7 @@ static int check_path(const char *where, const char *path, char *err, size_t err
         }
     }
     if (segs > CC_PATH_MAX_SEGMENTS) {
-        set_err(err, errlen, "%s: more than %d segments in \"%s\"", where, CC_PATH_MAX_SEGMENTS,
+        cc_set_err(err, errlen, "%s: more than %d segments in \"%s\"", where, CC_PATH_MAX_SEGMENTS,
                 path);
         return CC_EINVAL;
     }
@@ -104,7 +92,7 @@ cc_shape_t *cc_shape_new(const char *const *fields, size_t n_fields, const char 
     return shape;
 oom:
     cc_shape_free(shape);
-    set_err(err, errlen, "out of memory");
+    cc_set_err(err, errlen, "out of memory");
     return NULL;
 }
 
@@ -495,14 +483,14 @@ static int sub_find(const bson_iter_t *parent, const char *key, bson_type_t type
 static int render_fail(int rc, const char *what, char *err, size_t errlen)
 {
     if (rc == CC_ENOMEM) {
-        set_err(err, errlen, "out of memory");
+        cc_set_err(err, errlen, "out of memory");
         return CC_ENOMEM;
     }
     if (rc == CC_ERANGE)
-        set_err(err, errlen, "change event: %s is nested deeper than %d levels", what,
+        cc_set_err(err, errlen, "change event: %s is nested deeper than %d levels", what,
                 CC_EJSON_MAX_DEPTH);
     else
-        set_err(err, errlen, "change event: %s is corrupt BSON", what);
+        cc_set_err(err, errlen, "change event: %s is corrupt BSON", what);
     return CC_EPARSE;
 }
 
@@ -607,7 +595,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     int rc;
 
     if (!change || !out || !bson_iter_init(&it, change)) {
-        set_err(err, errlen, "change event is not a BSON document");
+        cc_set_err(err, errlen, "change event is not a BSON document");
         return CC_EPARSE;
     }
     while (bson_iter_next(&it)) {
@@ -622,16 +610,16 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         }
     }
     if (it.err_off) {
-        set_err(err, errlen, "change event is corrupt BSON (at byte %u)", (unsigned)it.err_off);
+        cc_set_err(err, errlen, "change event is corrupt BSON (at byte %u)", (unsigned)it.err_off);
         return CC_EPARSE;
     }
 
     if (!have[K_OP] || bson_iter_type(&top[K_OP].it) != BSON_TYPE_UTF8) {
-        set_err(err, errlen, "change event has no operationType");
+        cc_set_err(err, errlen, "change event has no operationType");
         return CC_EPARSE;
     }
     if (!have[K_ID] || is_nullish(&top[K_ID].it)) {
-        set_err(err, errlen, "change event has no _id (resume token)");
+        cc_set_err(err, errlen, "change event has no _id (resume token)");
         return CC_EPARSE;
     }
     uint32_t op_len = 0;
@@ -807,7 +795,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     return 0;
 
 nomem:
-    set_err(err, errlen, "out of memory");
+    cc_set_err(err, errlen, "out of memory");
     rc = CC_ENOMEM;
 fail:
     for (size_t k = 0; k < made; k++)

@@ -285,49 +285,6 @@ static int man_strings(man_ctx_t *c, json_t *parent, const char *place, const ch
 
 /* The manifest's folder, absolute, so paths stay right whatever the
  * daemon's working folder later is. Returns new, or NULL (errno set). */
-static char *man_dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    size_t dl = slash ? (size_t)(slash - path) : 0;
-    if (slash && dl == 0)
-        return man_strdup("/");
-    if (path[0] == '/') {
-        char *d = malloc(dl + 1);
-        if (d) {
-            memcpy(d, path, dl);
-            d[dl] = '\0';
-        }
-        return d;
-    }
-    char cwd[4096];
-    if (!getcwd(cwd, sizeof cwd))
-        return NULL;
-    /* "./etc/x.json" -> "etc"; "./x.json" -> "" */
-    const char *rel = path;
-    while (dl >= 2 && rel[0] == '.' && rel[1] == '/') {
-        rel += 2;
-        dl -= 2;
-        while (dl > 0 && rel[0] == '/') {
-            rel++;
-            dl--;
-        }
-    }
-    if (dl == 1 && rel[0] == '.')
-        dl = 0;
-    size_t cl = strlen(cwd);
-    char *d = malloc(cl + 1 + dl + 1);
-    if (!d)
-        return NULL;
-    memcpy(d, cwd, cl);
-    if (dl) {
-        if (cl == 0 || d[cl - 1] != '/')
-            d[cl++] = '/';
-        memcpy(d + cl, rel, dl);
-    }
-    d[cl + dl] = '\0';
-    return d;
-}
-
 /* Returns new: `p` when absolute, else `p` in the manifest's folder. */
 static char *man_resolve(const char *dir, const char *p, size_t plen)
 {
@@ -362,6 +319,21 @@ static char *man_resolve(const char *dir, const char *p, size_t plen)
     d[dl + plen] = '\0';
     return d;
 }
+
+/* Returns new: the absolute folder holding the manifest at `path`. */
+static char *man_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    if (slash && dl == 0)
+        return man_strdup("/");
+    char cwd[4096];
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return NULL;
+    /* "/etc/x.json" -> "/etc"; "./etc/x.json" -> "<cwd>/etc"; "x.json" -> "<cwd>" */
+    return man_resolve(path[0] == '/' ? "" : cwd, path, dl);
+}
+
 
 /* ---- ${NAME} -------------------------------------------------------------------- */
 

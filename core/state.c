@@ -5,6 +5,7 @@
  * the table into a flat snapshot; `flush_lock` serializes flushes, which
  * render and write the snapshot with `lock` released.
  */
+#include "core/buf.h"
 #include "core/state.h"
 
 #include <errno.h>
@@ -49,19 +50,6 @@ struct cc_state {
     char *snap;
     size_t snap_cap;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CC_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Caller holds st->lock (or owns st exclusively). */
 static cc_state_entry_t *find_entry(cc_state_t *st, const char *source)
@@ -133,21 +121,21 @@ static int read_file(const char *path, char **data, size_t *len, char *err, size
     if (fd < 0) {
         if (errno == ENOENT)
             return CC_ENOENT;
-        set_err(err, errlen, "%s: cannot read state file: %s", path, strerror(errno));
+        cc_set_err(err, errlen, "%s: cannot read state file: %s", path, strerror(errno));
         return CC_EIO;
     }
     if (fstat(fd, &sb) != 0) {
-        set_err(err, errlen, "%s: cannot read state file: %s", path, strerror(errno));
+        cc_set_err(err, errlen, "%s: cannot read state file: %s", path, strerror(errno));
         close(fd);
         return CC_EIO;
     }
     if (!S_ISREG(sb.st_mode)) {
-        set_err(err, errlen, "%s: state path is not a regular file", path);
+        cc_set_err(err, errlen, "%s: state path is not a regular file", path);
         close(fd);
         return CC_EIO;
     }
     if ((uintmax_t)sb.st_size > CC_STATE_MAX_FILE) {
-        set_err(err, errlen, "%s: state file too large (%jd bytes, at most %u)", path,
+        cc_set_err(err, errlen, "%s: state file too large (%jd bytes, at most %u)", path,
                 (intmax_t)sb.st_size, CC_STATE_MAX_FILE);
         close(fd);
         return CC_EPARSE;
@@ -155,7 +143,7 @@ static int read_file(const char *path, char **data, size_t *len, char *err, size
     buf = malloc((size_t)sb.st_size + 1);
     if (buf == NULL) {
         close(fd);
-        set_err(err, errlen, "%s: out of memory", path);
+        cc_set_err(err, errlen, "%s: out of memory", path);
         return CC_ENOMEM;
     }
     while (have < (size_t)sb.st_size) {
@@ -163,7 +151,7 @@ static int read_file(const char *path, char **data, size_t *len, char *err, size
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            set_err(err, errlen, "%s: cannot read state file: %s", path, strerror(errno));
+            cc_set_err(err, errlen, "%s: cannot read state file: %s", path, strerror(errno));
             free(buf);
             close(fd);
             return CC_EIO;
@@ -190,25 +178,25 @@ static int parse_state(cc_state_t *st, const char *data, size_t len, char *err, 
 
     root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        set_err(err, errlen, "%s:%d:%d: corrupt state file: %s " CORRUPT_HINT, st->path,
+        cc_set_err(err, errlen, "%s:%d:%d: corrupt state file: %s " CORRUPT_HINT, st->path,
                 jerr.line, jerr.column, jerr.text);
         return CC_EPARSE;
     }
     if (!json_is_object(root)) {
-        set_err(err, errlen, "%s: corrupt state file: expected an object at the top "
+        cc_set_err(err, errlen, "%s: corrupt state file: expected an object at the top "
                 CORRUPT_HINT, st->path);
         rc = CC_EPARSE;
         goto out;
     }
     version = json_object_get(root, "version");
     if (!json_is_integer(version)) {
-        set_err(err, errlen, "%s: corrupt state file: version: expected an integer "
+        cc_set_err(err, errlen, "%s: corrupt state file: version: expected an integer "
                 CORRUPT_HINT, st->path);
         rc = CC_EPARSE;
         goto out;
     }
     if (json_integer_value(version) != CC_STATE_VERSION) {
-        set_err(err, errlen, "%s: unsupported state file version %" JSON_INTEGER_FORMAT
+        cc_set_err(err, errlen, "%s: unsupported state file version %" JSON_INTEGER_FORMAT
                 " (this changecast reads version %d)", st->path, json_integer_value(version),
                 CC_STATE_VERSION);
         rc = CC_EPARSE;
@@ -216,7 +204,7 @@ static int parse_state(cc_state_t *st, const char *data, size_t len, char *err, 
     }
     sources = json_object_get(root, "sources");
     if (!json_is_object(sources)) {
-        set_err(err, errlen, "%s: corrupt state file: sources: expected an object "
+        cc_set_err(err, errlen, "%s: corrupt state file: sources: expected an object "
                 CORRUPT_HINT, st->path);
         rc = CC_EPARSE;
         goto out;
@@ -224,20 +212,20 @@ static int parse_state(cc_state_t *st, const char *data, size_t len, char *err, 
     json_object_foreach(sources, key, val) {
         json_t *pos = json_object_get(val, "position");
         if (!json_is_object(val) || !json_is_string(pos)) {
-            set_err(err, errlen, "%s: corrupt state file: sources.%s.position: expected a "
+            cc_set_err(err, errlen, "%s: corrupt state file: sources.%s.position: expected a "
                     "string " CORRUPT_HINT, st->path, key);
             rc = CC_EPARSE;
             goto out;
         }
         if (key[0] == '\0' || strlen(json_string_value(pos)) != json_string_length(pos)) {
-            set_err(err, errlen, "%s: corrupt state file: sources.%s: empty name or NUL in "
+            cc_set_err(err, errlen, "%s: corrupt state file: sources.%s: empty name or NUL in "
                     "position " CORRUPT_HINT, st->path, key);
             rc = CC_EPARSE;
             goto out;
         }
         rc = load_entry(st, key, json_string_value(pos));
         if (rc != 0) {
-            set_err(err, errlen, "%s: out of memory", st->path);
+            cc_set_err(err, errlen, "%s: out of memory", st->path);
             goto out;
         }
     }
@@ -255,12 +243,12 @@ int cc_state_open(const char *path, cc_state_t **out, char *err, size_t errlen)
 
     *out = NULL;
     if (path == NULL || path[0] == '\0') {
-        set_err(err, errlen, "state.path: expected a file path");
+        cc_set_err(err, errlen, "state.path: expected a file path");
         return CC_EINVAL;
     }
     st = state_new(path);
     if (st == NULL) {
-        set_err(err, errlen, "%s: out of memory", path);
+        cc_set_err(err, errlen, "%s: out of memory", path);
         return CC_ENOMEM;
     }
     rc = read_file(path, &data, &len, err, errlen);
@@ -513,7 +501,7 @@ static int write_file(cc_state_t *st, const char *text, char *err, size_t errlen
 
     fd = open(st->tmp_path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot write: %s", st->tmp_path, strerror(errno));
+        cc_set_err(err, errlen, "%s: cannot write: %s", st->tmp_path, strerror(errno));
         return CC_EIO;
     }
     if (write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 ||
@@ -521,30 +509,30 @@ static int write_file(cc_state_t *st, const char *text, char *err, size_t errlen
         saved = errno;
         close(fd);
         unlink(st->tmp_path);
-        set_err(err, errlen, "%s: cannot write: %s", st->path, strerror(saved));
+        cc_set_err(err, errlen, "%s: cannot write: %s", st->path, strerror(saved));
         return CC_EIO;
     }
     if (close(fd) != 0) {
         saved = errno;
         unlink(st->tmp_path);
-        set_err(err, errlen, "%s: cannot write: %s", st->path, strerror(saved));
+        cc_set_err(err, errlen, "%s: cannot write: %s", st->path, strerror(saved));
         return CC_EIO;
     }
     if (cc_state_test_before_rename != NULL && cc_state_test_before_rename(st->tmp_path) != 0) {
         /* Leave the temporary file behind, exactly as a crash would. */
-        set_err(err, errlen, "%s: cannot write: interrupted before rename (test hook)",
+        cc_set_err(err, errlen, "%s: cannot write: interrupted before rename (test hook)",
                 st->path);
         return CC_EIO;
     }
     if (rename(st->tmp_path, st->path) != 0) {
         saved = errno;
         unlink(st->tmp_path);
-        set_err(err, errlen, "%s: cannot write: rename from %s: %s", st->path, st->tmp_path,
+        cc_set_err(err, errlen, "%s: cannot write: rename from %s: %s", st->path, st->tmp_path,
                 strerror(saved));
         return CC_EIO;
     }
     if (sync_folder(st->path) != 0) {
-        set_err(err, errlen, "%s: cannot write: fsync of its folder: %s", st->path,
+        cc_set_err(err, errlen, "%s: cannot write: fsync of its folder: %s", st->path,
                 strerror(errno));
         return CC_EIO;
     }
@@ -569,7 +557,7 @@ int cc_state_flush(cc_state_t *st, char *err, size_t errlen)
         if (n >= 0)
             mark_dirty(st);
         pthread_mutex_unlock(&st->flush_lock);
-        set_err(err, errlen, "%s: cannot write: out of memory", st->path);
+        cc_set_err(err, errlen, "%s: cannot write: out of memory", st->path);
         return CC_ENOMEM;
     }
     rc = write_file(st, text, err, errlen);
