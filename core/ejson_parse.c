@@ -6,30 +6,33 @@
  * straight into the output; the output is built in a stack buffer (grown on
  * the heap for large events) and copied into the caller's bson_t once.
  *
- * It reads what bson_init_from_json reads and gives byte-identical BSON for
- * it, with these deliberate differences (each is input libbson garbles,
- * rejects although the Extended JSON spec allows it, or accepts by
- * accident):
- *   - integers beyond int64 become doubles (libbson: error, or a silently
- *     wrapped value past 2^64); NaN / Infinity / -Infinity bare literals,
- *     leading zeros ("-01") and raw control bytes 0x14-0x1F in strings are
- *     refused (libbson accepts them);
- *   - nesting up to CC_EJSON_MAX_DEPTH (libbson stops at 98);
- *   - $date also takes "+hh:mm" offsets, any number of fraction digits
- *     (truncated to milliseconds) and refuses impossible days (Feb 30);
- *     {"$date":{}} is refused (libbson: 0);
- *   - $oid needs 24 hex digits, $numberDouble a number or
- *     Infinity/-Infinity/NaN, $numberDecimal a valid decimal, subType 1-2
- *     hex digits, $timestamp t/i at most 2^32-1, $undefined true only, and
- *     a wrapper may not repeat or mix keys (libbson reads junk as 0 / NaN,
- *     truncates, or takes the last);
- *   - {"$type": x} where x is not a 1-2 digit hex string, and
- *     {"$regex": x} where x is not a string, are query operators (plain
- *     documents); libbson refuses some of them ({"$type":2},
- *     {"$type":"array"}, {"$regex":{...}});
- *   - $code, $symbol and $dbPointer.$ref keep an embedded NUL (libbson
- *     truncates at it); $regex without $options gets "" (libbson can reuse
- *     the options of an earlier regex in the same document).
+ * It reads what bson_init_from_json (libbson 1.23) reads and gives
+ * byte-identical BSON for it, except where libbson is wrong, refuses what
+ * the Extended JSON spec allows, or accepts junk. Deliberately:
+ *   - integers beyond int64 become doubles (libbson: an error, or past 2^64
+ *     a silently wrapped value); bare NaN / Infinity / -Infinity, leading
+ *     zeros ("-01" is 0 to libbson) and raw bytes 0x14-0x1F in strings are
+ *     refused;
+ *   - nesting up to CC_EJSON_MAX_DEPTH (libbson stops at 98), as the writer;
+ *   - $date also takes "+hh:mm" offsets and more than 3 fraction digits
+ *     (truncated to milliseconds), and refuses days a month lacks (libbson:
+ *     Feb 30 is Mar 2) and {"$date":{}} (libbson: 0);
+ *   - $oid needs 24 hex digits, $numberInt/$numberLong [+-]digits (no white
+ *     space), $numberDouble a decimal number or Infinity/-Infinity/NaN,
+ *     $numberDecimal text bson_decimal128_from_string accepts, subType and
+ *     legacy $type 1-2 hex digits, $timestamp t and i at most 2^32-1,
+ *     $undefined true; libbson reads junk there as 0, NaN, a hex prefix or
+ *     a truncated value;
+ *   - a wrapper may not repeat or mix keys (libbson keeps the last);
+ *   - {"$type": x} with x not 1-2 hex digits (libbson: any string starting
+ *     with a hex digit, "array" included, is a binary subtype) and
+ *     {"$regex": x} with x not a string are query operators, plain
+ *     documents ({"$type":2} and {"$regex":{...}} are errors to libbson);
+ *   - $code and $dbPointer.$ref keep an embedded U+0000 (libbson truncates
+ *     there), $regex without $options has no options (libbson may reuse an
+ *     earlier regex's), and a $code/$scope or $dbPointer value that is an
+ *     array element, or under the key "", gets its own key (libbson writes
+ *     an uninitialised byte, or a key from inside the scope).
  */
 #include "core/ejson.h"
 
