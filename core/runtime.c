@@ -267,6 +267,10 @@ static int sink_start(cc_instance_t *s)
         return CC_EIO;
     }
     s->thread_started = 1;
+    /* "cc:<sink name>" in top -H, perf and gdb (15 characters at most). */
+    char tname[16];
+    snprintf(tname, sizeof tname, "cc:%s", s->entry->name);
+    pthread_setname_np(s->thread, tname);
     while (s->stopped == 0)
         pthread_cond_wait(&s->run_cond, &s->run_lock);
     int ok = s->stopped == 1;

@@ -546,6 +546,9 @@ static int jsonl_start(void *state)
         js->host->source_status(js->self, CC_SOURCE_FAILED);
         return CC_EIO;
     }
+    char tname[16];
+    snprintf(tname, sizeof tname, "jsonl:%s", js->host->instance_name(js->self));
+    pthread_setname_np(js->thread, tname);
     js->started = true;
     return 0;
 }
