@@ -122,7 +122,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (a->health == NULL) {
-        cc_buf_puts(&body, "{\"status\":\"ok\"}");
+        cc_buf_lit(&body, "{\"status\":\"ok\"}");
         reply(req, HTTP_OK, "OK", "application/json", &body);
         return;
     }

@@ -44,30 +44,6 @@ fail:
     return CC_ENOMEM;
 }
 
-void cc_buf_append(cc_buf_t *b, const void *p, size_t n)
-{
-    /* Fast path first: the buffer usually has room (never true when oom,
-     * where cap - len is 0 or the data was dropped). */
-    if (n == 0 || (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0))
-        return;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void cc_buf_puts(cc_buf_t *b, const char *s)
-{
-    cc_buf_append(b, s, strlen(s));
-}
-
-void cc_buf_putc(cc_buf_t *b, char c)
-{
-    if (b->cap - b->len <= 1 && cc_buf_reserve(b, 1) != 0)
-        return;
-    b->data[b->len++] = c;
-    b->data[b->len] = '\0';
-}
-
 void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
 {
     if (b->oom)

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct cc_buf {
     char *data;     /* owned; NUL-terminated when len > 0 or after cc_buf_cstr */
@@ -14,9 +15,6 @@ typedef struct cc_buf {
 
 #define CC_BUF_INIT {NULL, 0, 0, 0}
 
-void cc_buf_append(cc_buf_t *b, const void *p, size_t n);
-void cc_buf_puts(cc_buf_t *b, const char *s);
-void cc_buf_putc(cc_buf_t *b, char c);
 void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -33,6 +31,33 @@ void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n);
 /* Makes room for `extra` more bytes (plus the NUL). 0, or CC_ENOMEM (and
  * the buffer turns oom). */
 int cc_buf_reserve(cc_buf_t *b, size_t extra);
+
+/* The appends are inline: they run per byte and per token on the envelope
+ * hot path; only growth (cc_buf_reserve) is out of line. */
+static inline void cc_buf_append(cc_buf_t *b, const void *p, size_t n)
+{
+    if (n == 0 || (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static inline void cc_buf_putc(cc_buf_t *b, char c)
+{
+    if (b->cap - b->len <= 1 && cc_buf_reserve(b, 1) != 0)
+        return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+static inline void cc_buf_puts(cc_buf_t *b, const char *s)
+{
+    cc_buf_append(b, s, strlen(s));
+}
+
+/* Appends a string literal, its length known at compile time. */
+#define cc_buf_lit(b, lit) cc_buf_append((b), "" lit, sizeof(lit) - 1)
 /* Inserts n bytes at `pos` (<= len), moving the tail up. */
 void cc_buf_insert(cc_buf_t *b, size_t pos, const void *p, size_t n);
 /* Cuts the data back to `len` bytes (no-op when already shorter). */

@@ -102,9 +102,9 @@ void cc_ejson_double(cc_buf_t *out, double d)
     if (isfinite(d)) {
         cc_buf_append(out, text, n);
     } else {
-        cc_buf_puts(out, "{\"$numberDouble\":\"");
+        cc_buf_lit(out, "{\"$numberDouble\":\"");
         cc_buf_append(out, text, n);
-        cc_buf_puts(out, "\"}");
+        cc_buf_lit(out, "\"}");
     }
 }
 
@@ -136,9 +136,9 @@ static void put2(char *p, unsigned v)
 static void put_date(cc_buf_t *out, int64_t ms)
 {
     if (ms < 0 || ms > CC__DATE_MAX_MS) {
-        cc_buf_puts(out, "{\"$date\":{\"$numberLong\":\"");
+        cc_buf_lit(out, "{\"$date\":{\"$numberLong\":\"");
         cc_buf_put_int(out, ms);
-        cc_buf_puts(out, "\"}}");
+        cc_buf_lit(out, "\"}}");
         return;
     }
     int64_t days = ms / 86400000;
@@ -171,9 +171,9 @@ static void put_oid(cc_buf_t *out, const bson_oid_t *oid)
 {
     char hex[25];
     bson_oid_to_string(oid, hex);
-    cc_buf_puts(out, "{\"$oid\":\"");
+    cc_buf_lit(out, "{\"$oid\":\"");
     cc_buf_append(out, hex, 24);
-    cc_buf_puts(out, "\"}");
+    cc_buf_lit(out, "\"}");
 }
 
 static void put_base64(cc_buf_t *out, const uint8_t *p, uint32_t n)
@@ -230,14 +230,14 @@ static void put_regex(cc_buf_t *out, const char *pattern, const char *options)
             opts[j] = c;
         }
     }
-    cc_buf_puts(out, "{\"$regularExpression\":{\"pattern\":");
+    cc_buf_lit(out, "{\"$regularExpression\":{\"pattern\":");
     put_string(out, pattern, pattern ? (uint32_t)strlen(pattern) : 0);
-    cc_buf_puts(out, ",\"options\":");
+    cc_buf_lit(out, ",\"options\":");
     if (olen < sizeof opts)
         cc_buf_json_string(out, opts, n);
     else
         cc_buf_json_string(out, options, olen);
-    cc_buf_puts(out, "}}");
+    cc_buf_lit(out, "}}");
 }
 
 /* ---- containers ------------------------------------------------------- */
@@ -296,7 +296,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         bson_iter_binary(it, &sub, &n, &p);
         if (!p && n)
             return CC_EPARSE;
-        cc_buf_puts(out, "{\"$binary\":{\"base64\":\"");
+        cc_buf_lit(out, "{\"$binary\":{\"base64\":\"");
         put_base64(out, p, n);
         char st[] = "\",\"subType\":\"00\"}}";
         st[13] = "0123456789abcdef"[(unsigned)sub >> 4 & 0xFu];
@@ -305,7 +305,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         break;
     }
     case BSON_TYPE_UNDEFINED:
-        cc_buf_puts(out, "{\"$undefined\":true}");
+        cc_buf_lit(out, "{\"$undefined\":true}");
         break;
     case BSON_TYPE_OID:
         put_oid(out, bson_iter_oid(it));
@@ -317,7 +317,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         put_date(out, bson_iter_date_time(it));
         break;
     case BSON_TYPE_NULL:
-        cc_buf_puts(out, "null");
+        cc_buf_lit(out, "null");
         break;
     case BSON_TYPE_REGEX: {
         const char *options = NULL;
@@ -332,17 +332,17 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         bson_iter_dbpointer(it, &n, &coll, &oid);
         if (!oid)
             return CC_EPARSE;
-        cc_buf_puts(out, "{\"$dbPointer\":{\"$ref\":");
+        cc_buf_lit(out, "{\"$dbPointer\":{\"$ref\":");
         put_string(out, coll, n);
-        cc_buf_puts(out, ",\"$id\":");
+        cc_buf_lit(out, ",\"$id\":");
         put_oid(out, oid);
-        cc_buf_puts(out, "}}");
+        cc_buf_lit(out, "}}");
         break;
     }
     case BSON_TYPE_CODE: {
         uint32_t n = 0;
         const char *code = bson_iter_code(it, &n);
-        cc_buf_puts(out, "{\"$code\":");
+        cc_buf_lit(out, "{\"$code\":");
         put_string(out, code, n);
         cc_buf_putc(out, '}');
         break;
@@ -350,7 +350,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
     case BSON_TYPE_SYMBOL: {
         uint32_t n = 0;
         const char *sym = bson_iter_symbol(it, &n);
-        cc_buf_puts(out, "{\"$symbol\":");
+        cc_buf_lit(out, "{\"$symbol\":");
         put_string(out, sym, n);
         cc_buf_putc(out, '}');
         break;
@@ -364,9 +364,9 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         if (!scope || !bson_init_static(&sdoc, scope, scope_len) ||
             !bson_iter_init(&child, &sdoc))
             return CC_EPARSE;
-        cc_buf_puts(out, "{\"$code\":");
+        cc_buf_lit(out, "{\"$code\":");
         put_string(out, code, n);
-        cc_buf_puts(out, ",\"$scope\":");
+        cc_buf_lit(out, ",\"$scope\":");
         int rc = put_container(out, &child, 0, depth + 1);
         if (rc != 0)
             return rc;
@@ -379,11 +379,11 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
     case BSON_TYPE_TIMESTAMP: {
         uint32_t t = 0, i = 0;
         bson_iter_timestamp(it, &t, &i);
-        cc_buf_puts(out, "{\"$timestamp\":{\"t\":");
+        cc_buf_lit(out, "{\"$timestamp\":{\"t\":");
         cc_buf_put_uint(out, t);
-        cc_buf_puts(out, ",\"i\":");
+        cc_buf_lit(out, ",\"i\":");
         cc_buf_put_uint(out, i);
-        cc_buf_puts(out, "}}");
+        cc_buf_lit(out, "}}");
         break;
     }
     case BSON_TYPE_INT64:
@@ -395,16 +395,16 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         if (!bson_iter_decimal128(it, &dec))
             return CC_EPARSE;
         bson_decimal128_to_string(&dec, text);
-        cc_buf_puts(out, "{\"$numberDecimal\":\"");
+        cc_buf_lit(out, "{\"$numberDecimal\":\"");
         cc_buf_puts(out, text);
-        cc_buf_puts(out, "\"}");
+        cc_buf_lit(out, "\"}");
         break;
     }
     case BSON_TYPE_MAXKEY:
-        cc_buf_puts(out, "{\"$maxKey\":1}");
+        cc_buf_lit(out, "{\"$maxKey\":1}");
         break;
     case BSON_TYPE_MINKEY:
-        cc_buf_puts(out, "{\"$minKey\":1}");
+        cc_buf_lit(out, "{\"$minKey\":1}");
         break;
     case BSON_TYPE_EOD:
     default:

@@ -1658,7 +1658,7 @@ static int wrapper(parser_t *c, int kw, size_t el, const uint8_t *ob)
         break;
     }
     case KW_DATE: {
-        int64_t ms;
+        int64_t ms = 0;   /* every branch sets it or fails; -O3 cannot tell */
         if (*c->p == '"') {
             if (scratch_string(c, "the date", &off, &n, NULL) != 0)
                 return W_ERR;

@@ -466,6 +466,31 @@ static const char *const top_keys[K_COUNT] = {
 };
 static const uint32_t top_key_lens[K_COUNT] = {3, 13, 2, 11, 11, 8, 12, 24, 17};
 
+/* cc_envelope_resolve over the members found in the one top-level pass, so
+ * each fields/recipient path does not scan the change from the start. */
+static int resolve_top(const bson_t *change, const top_slot_t *top, const int *have, int is_delete,
+                       const char *path, cc_path_cb cb, void *arg)
+{
+    const char *dot = strchr(path, '.');
+    size_t seglen = dot ? (size_t)(dot - path) : strlen(path);
+    const char *next = dot ? dot + 1 : NULL;
+    for (int k = 0; k < K_COUNT; k++) {
+        if (seglen != top_key_lens[k] || memcmp(path, top_keys[k], seglen) != 0)
+            continue;
+        /* The delete fallback, as in cc_envelope_resolve. */
+        if (k == K_FULL && (!have[K_FULL] || is_nullish(&top[K_FULL].it))) {
+            if (!is_delete || !have[K_BEFORE])
+                return 0;
+            k = K_BEFORE;
+        } else if (!have[k]) {
+            return 0;
+        }
+        bson_iter_t it = top[k].it;
+        return walk(&it, next, cb, arg);
+    }
+    return cc_envelope_resolve(change, path, cb, arg);
+}
+
 /* Finds `key` in the document under `parent`, with type `type`. */
 static int sub_find(const bson_iter_t *parent, const char *key, bson_type_t type, bson_iter_t *out)
 {
@@ -510,7 +535,7 @@ static int render_data(cc_buf_t *b, const bson_t *change, const cc_shape_t *shap
             cc_buf_json_string(b, path, strlen(path));
             cc_buf_putc(b, ':');
             field_ctx_t fc = {b, b->len, 0};
-            rc = cc_envelope_resolve(change, path, field_cb, &fc);
+            rc = resolve_top(change, top, have, is_delete, path, field_cb, &fc);
             if (rc != 0)
                 return render_fail(rc, path, err, errlen);
             if (fc.count == 0) {
@@ -534,7 +559,7 @@ static int render_data(cc_buf_t *b, const bson_t *change, const cc_shape_t *shap
         what = "fullDocumentBeforeChange";
     }
     if (!doc) {
-        cc_buf_puts(b, "{}");
+        cc_buf_lit(b, "{}");
         return 0;
     }
     rc = cc_ejson_append_value(b, doc);
@@ -546,19 +571,19 @@ static int render_update(cc_buf_t *b, const top_slot_t *top, const int *have, ch
 {
     bson_iter_t f;
     int rc;
-    cc_buf_puts(b, ",\"update\":{\"updated\":");
+    cc_buf_lit(b, ",\"update\":{\"updated\":");
     if (have[K_UPDESC] && sub_find(&top[K_UPDESC].it, "updatedFields", BSON_TYPE_DOCUMENT, &f)) {
         if ((rc = cc_ejson_append_value(b, &f)) != 0)
             return render_fail(rc, "updateDescription.updatedFields", err, errlen);
     } else {
-        cc_buf_puts(b, "{}");
+        cc_buf_lit(b, "{}");
     }
-    cc_buf_puts(b, ",\"removed\":");
+    cc_buf_lit(b, ",\"removed\":");
     if (have[K_UPDESC] && sub_find(&top[K_UPDESC].it, "removedFields", BSON_TYPE_ARRAY, &f)) {
         if ((rc = cc_ejson_append_value(b, &f)) != 0)
             return render_fail(rc, "updateDescription.removedFields", err, errlen);
     } else {
-        cc_buf_puts(b, "[]");
+        cc_buf_lit(b, "[]");
     }
     cc_buf_putc(b, '}');
     return 0;
@@ -681,7 +706,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
                 goto nomem;
         }
     } else if (shape && shape->recipient) {
-        rc = cc_envelope_resolve(change, shape->recipient, recipient_cb, &rs);
+        rc = resolve_top(change, top, have, is_delete, shape->recipient, recipient_cb, &rs);
         if (rc != 0) {
             rc = render_fail(rc, shape->recipient, err, errlen);
             goto fail;
@@ -690,50 +715,50 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
 
     /* The shared prefix, up to and including "recipient":. */
     size_t pre_off = b.len;
-    cc_buf_puts(&b, "{\"operation\":");
+    cc_buf_lit(&b, "{\"operation\":");
     cc_buf_json_string(&b, op, op_len);
-    cc_buf_puts(&b, ",\"collection\":");
+    cc_buf_lit(&b, ",\"collection\":");
     cc_buf_json_string(&b, coll, coll_len);
-    cc_buf_puts(&b, ",\"document_id\":");
+    cc_buf_lit(&b, ",\"document_id\":");
     json_self(&b, docid_off, docid_len);
-    cc_buf_puts(&b, ",\"data\":");
+    cc_buf_lit(&b, ",\"data\":");
     if ((rc = render_data(&b, change, shape, top, have, is_delete, err, errlen)) != 0)
         goto fail;
 
     double ts = 0.0;
     uint32_t ct_t = 0, ct_i = 0;
     int have_ct = have[K_CLUSTER] && bson_iter_type(&top[K_CLUSTER].it) == BSON_TYPE_TIMESTAMP;
-    cc_buf_puts(&b, ",\"timestamp\":");
+    cc_buf_lit(&b, ",\"timestamp\":");
     if (have_ct) {
         bson_iter_timestamp(&top[K_CLUSTER].it, &ct_t, &ct_i);
         ts = (double)ct_t;
         cc_buf_put_uint(&b, ct_t);
-        cc_buf_puts(&b, ".0");
+        cc_buf_lit(&b, ".0");
     } else if (have[K_WALL] && bson_iter_type(&top[K_WALL].it) == BSON_TYPE_DATE_TIME) {
         ts = (double)bson_iter_date_time(&top[K_WALL].it) / 1000.0;
         cc_ejson_double(&b, ts);
     } else {
-        cc_buf_puts(&b, "0.0");
+        cc_buf_lit(&b, "0.0");
     }
-    cc_buf_puts(&b, ",\"namespace\":");
+    cc_buf_lit(&b, ",\"namespace\":");
     if (db)
         cc_buf_json_string(&b, db, db_len);
     else
-        cc_buf_puts(&b, "null");
-    cc_buf_puts(&b, ",\"recipient\":");
+        cc_buf_lit(&b, "null");
+    cc_buf_lit(&b, ",\"recipient\":");
     size_t pre_len = b.len - pre_off;
 
     /* The shared suffix, after the id. */
     size_t suf_off = b.len;
-    cc_buf_puts(&b, ",\"cluster_time\":");
+    cc_buf_lit(&b, ",\"cluster_time\":");
     if (have_ct) {
-        cc_buf_puts(&b, "{\"t\":");
+        cc_buf_lit(&b, "{\"t\":");
         cc_buf_put_uint(&b, ct_t);
-        cc_buf_puts(&b, ",\"i\":");
+        cc_buf_lit(&b, ",\"i\":");
         cc_buf_put_uint(&b, ct_i);
         cc_buf_putc(&b, '}');
     } else {
-        cc_buf_puts(&b, "null");
+        cc_buf_lit(&b, "null");
     }
     if (is_update && (rc = render_update(&b, top, have, err, errlen)) != 0)
         goto fail;
@@ -764,8 +789,8 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         if (r)
             json_self(&b, r->off, r->len);
         else
-            cc_buf_puts(&b, "null");
-        cc_buf_puts(&b, ",\"id\":");
+            cc_buf_lit(&b, "null");
+        cc_buf_lit(&b, ",\"id\":");
         json_self(&b, id_off, id_len);
         copy_self(&b, suf_off, suf_len);
         if (b.oom)

@@ -306,7 +306,7 @@ static void put_value(cc_buf_t *out, double v)
     char tmp[40];
 
     if (isnan(v)) {
-        cc_buf_puts(out, "NaN");
+        cc_buf_lit(out, "NaN");
         return;
     }
     if (isinf(v)) {
@@ -314,7 +314,7 @@ static void put_value(cc_buf_t *out, double v)
         return;
     }
     if (v == 0) {
-        cc_buf_puts(out, "0");   /* also -0 */
+        cc_buf_lit(out, "0");   /* also -0 */
         return;
     }
     if (v == trunc(v) && fabs(v) < 1e17) {
@@ -334,9 +334,9 @@ static void put_help(cc_buf_t *out, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            cc_buf_puts(out, "\\\\");
+            cc_buf_lit(out, "\\\\");
         else if (*s == '\n')
-            cc_buf_puts(out, "\\n");
+            cc_buf_lit(out, "\\n");
         else
             cc_buf_putc(out, *s);
     }
@@ -347,11 +347,11 @@ void cc_metrics_label_value(cc_buf_t *out, const char *value)
     cc_buf_putc(out, '"');
     for (; value != NULL && *value; value++) {
         if (*value == '\\')
-            cc_buf_puts(out, "\\\\");
+            cc_buf_lit(out, "\\\\");
         else if (*value == '"')
-            cc_buf_puts(out, "\\\"");
+            cc_buf_lit(out, "\\\"");
         else if (*value == '\n')
-            cc_buf_puts(out, "\\n");
+            cc_buf_lit(out, "\\n");
         else
             cc_buf_putc(out, *value);
     }

@@ -89,7 +89,7 @@ static int check_entry(cc_runtime_t *rt, const cc_manifest_entry_t *e, cc_plugin
         cc_buf_t names = CC_BUF_INIT;
         for (size_t i = 0; i < rt->loader.n_plugins; i++) {
             if (i)
-                cc_buf_puts(&names, ", ");
+                cc_buf_lit(&names, ", ");
             cc_buf_puts(&names, rt->loader.plugins[i].desc.name);
         }
         fprintf(stderr, "%s: %s.plugin: no plugin named \"%s\" in %s (found: %s)%s\n", m->display,
@@ -414,7 +414,7 @@ static int health_cb(void *arg, cc_buf_t *body)
     cc_runtime_t *rt = arg;
     int healthy = 1;
     cc_buf_t parts = CC_BUF_INIT;
-    cc_buf_puts(&parts, "\"sources\":{");
+    cc_buf_lit(&parts, "\"sources\":{");
     for (size_t i = 0; i < rt->n_sources; i++) {
         int st = atomic_load(&rt->sources[i].status);
         if (st != CC_SOURCE_CONNECTED && st != CC_SOURCE_FINISHED)
@@ -424,7 +424,7 @@ static int health_cb(void *arg, cc_buf_t *body)
         cc_buf_json_string(&parts, rt->sources[i].entry->name, strlen(rt->sources[i].entry->name));
         cc_buf_printf(&parts, ":\"%s\"", src_names[st >= 0 && st <= 3 ? st : 0]);
     }
-    cc_buf_puts(&parts, "},\"sinks\":{");
+    cc_buf_lit(&parts, "},\"sinks\":{");
     for (size_t i = 0; i < rt->n_sinks; i++) {
         int st = atomic_load(&rt->sinks[i].status);
         if (i)
