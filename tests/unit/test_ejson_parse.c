@@ -773,7 +773,7 @@ static void random_doubles_match_libbson(void **state)
         memcpy(&d, &bits, 8);
         if (!isfinite(d))
             continue;
-        char num[64], json[128];
+        char num[64], json[192];   /* room for num twice plus the wrapper */
         switch (i % 4) {
         case 0:
             cc_ejson_double_text(num, d);
