@@ -50,4 +50,10 @@ size_t cc_ejson_double_text(char buf[32], double d);
  * deliberately differs from bson_init_from_json). */
 int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t errlen);
 
+/* The same, without an allocation per call: the BSON is written into
+ * `scratch` (reused across calls, owned by the caller) and `view` is a
+ * read-only bson_t over it, valid until `scratch` is next used. */
+int cc_ejson_parse_view(const char *json, size_t len, cc_buf_t *scratch, bson_t *view, char *err,
+                        size_t errlen);
+
 #endif

@@ -34,6 +34,7 @@
  *     array element, or under the key "", gets its own key (libbson writes
  *     an uninitialised byte, or a key from inside the scope).
  */
+#include "core/buf.h"
 #include "core/ejson.h"
 
 #include <errno.h>
@@ -2098,33 +2099,41 @@ close : {
 }
 }
 
-int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t errlen)
+/* Runs the parser over the whole input. On 0, c->out[0..c->len) is the
+ * BSON; the caller frees c->out when c->heap. */
+static int parse_all(parser_t *c, const char *json, size_t len, char *err, size_t errlen)
 {
-    parser_t c;
-    c.base = c.p = (const uint8_t *)json;
-    c.end = c.base + len;
-    c.out = c.sbuf;
-    c.len = 0;
-    c.cap = sizeof c.sbuf;
-    c.heap = 0;
-    c.err = err;
-    c.errlen = errlen;
-    c.wkw = NULL;
-    c.in_scope = 0;
-    c.scope_has_code = 0;
-    c.depth = 0;
+    c->base = c->p = (const uint8_t *)json;
+    c->end = c->base + len;
+    c->out = c->sbuf;
+    c->len = 0;
+    c->cap = sizeof c->sbuf;
+    c->heap = 0;
+    c->err = err;
+    c->errlen = errlen;
+    c->wkw = NULL;
+    c->in_scope = 0;
+    c->scope_has_code = 0;
+    c->depth = 0;
     if (err && errlen)
         err[0] = '\0';
-    int rc = run(&c);
+    int rc = run(c);
     if (rc == 0) {
-        skip_ws(&c);
-        if (c.p != c.end) {
+        skip_ws(c);
+        if (c->p != c->end) {
             if (err && errlen)
                 snprintf(err, errlen, "unexpected data after the JSON object at byte %zu",
-                         (size_t)(c.p - c.base));
+                         (size_t)(c->p - c->base));
             rc = -1;
         }
     }
+    return rc;
+}
+
+int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t errlen)
+{
+    parser_t c;
+    int rc = parse_all(&c, json, len, err, errlen);
     if (rc == 0) {
         bson_init(doc);
         uint8_t *d = bson_reserve_buffer(doc, (uint32_t)c.len);
@@ -2135,6 +2144,25 @@ int cc_ejson_parse(const char *json, size_t len, bson_t *doc, char *err, size_t 
             rc = -1;
         } else {
             memcpy(d, c.out, c.len);
+        }
+    }
+    if (c.heap)
+        free(c.out);
+    return rc == 0 ? 0 : CC_EPARSE;
+}
+
+int cc_ejson_parse_view(const char *json, size_t len, cc_buf_t *scratch, bson_t *view, char *err,
+                        size_t errlen)
+{
+    parser_t c;
+    int rc = parse_all(&c, json, len, err, errlen);
+    if (rc == 0) {
+        cc_buf_reset(scratch);
+        cc_buf_append(scratch, c.out, c.len);
+        if (scratch->oom || !bson_init_static(view, (const uint8_t *)scratch->data, c.len)) {
+            if (err && errlen)
+                snprintf(err, errlen, "out of memory");
+            rc = -1;
         }
     }
     if (c.heap)

@@ -116,6 +116,7 @@ void cc_event_vec_free(cc_event_vec_t *vec)
     free(vec->v);
     vec->v = NULL;
     vec->n = vec->cap = 0;
+    cc_buf_free(&vec->scratch);
 }
 
 /* ---- paths ------------------------------------------------------------ */
@@ -614,7 +615,8 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     bson_iter_t it;
     top_slot_t top[K_COUNT];
     int have[K_COUNT] = {0};
-    cc_buf_t b = CC_BUF_INIT;
+    /* Borrow the caller's scratch buffer (given back below on every path). */
+    cc_buf_t b = out ? out->scratch : (cc_buf_t)CC_BUF_INIT;
     rset_t rs;
     size_t made = 0;
     int rc;
@@ -623,6 +625,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         cc_set_err(err, errlen, "change event is not a BSON document");
         return CC_EPARSE;
     }
+    cc_buf_reset(&b);
     while (bson_iter_next(&it)) {
         const char *key = bson_iter_key(&it);
         uint32_t klen = bson_iter_key_len(&it);
@@ -816,7 +819,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     }
     out->n += made;
     rset_free(&rs);
-    cc_buf_free(&b);
+    out->scratch = b;
     return 0;
 
 nomem:
@@ -826,6 +829,6 @@ fail:
     for (size_t k = 0; k < made; k++)
         cc_event_unref(out->v[out->n + k]);
     rset_free(&rs);
-    cc_buf_free(&b);
+    out->scratch = b;
     return rc;
 }

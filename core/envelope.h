@@ -9,6 +9,7 @@
 
 #include <bson/bson.h>
 
+#include "core/buf.h"
 #include "core/event.h"
 
 /* Opaque to plugins (see plugin.h); defined here for the core. */
@@ -29,12 +30,16 @@ cc_shape_t *cc_shape_new(const char *const *fields, size_t n_fields, const char 
 void cc_shape_free(cc_shape_t *shape);
 
 /* A growable array of events. */
+/* A growable array of events, with the builder's scratch text: keep one per
+ * source thread and reuse it, so building allocates only the events. Zero
+ * is an empty vector. */
 typedef struct cc_event_vec {
     cc_event_t **v;
     size_t n, cap;
+    cc_buf_t scratch;     /* owned; reused by cc_envelope_build */
 } cc_event_vec_t;
 
-void cc_event_vec_free(cc_event_vec_t *vec);   /* unrefs every event, frees array */
+void cc_event_vec_free(cc_event_vec_t *vec);   /* unrefs every event, frees array and scratch */
 
 /* Builds the events for one change: one per recipient (several when the
  * recipient path reaches an array, or when `recipients` lists several), or

@@ -143,7 +143,9 @@ static int host_emit(cc_instance_t *self, const cc_change_t *ch)
             goto bad;
         }
     } else if (ch->json) {
-        if ((rc = cc_ejson_parse(ch->json, ch->json_len, &doc, err, sizeof err)) != 0)
+        rc = cc_ejson_parse_view(ch->json, ch->json_len, &self->bson_scratch, &doc, err,
+                                 sizeof err);
+        if (rc != 0)
             goto bad;
     } else {
         return CC_EINVAL;

@@ -382,6 +382,7 @@ static void instance_free(cc_instance_t *in)
     if (in->inited)
         in->plugin->desc.destroy(in->state);
     cc_event_vec_free(&in->vec);
+    cc_buf_free(&in->bson_scratch);
     for (size_t i = 0; i < in->n_paths; i++)
         free(in->paths[i]);
     free(in->paths);

@@ -37,6 +37,7 @@ struct cc_instance {
 
     /* sources */
     cc_event_vec_t vec;                   /* reused by emit (source's thread) */
+    cc_buf_t bson_scratch;                /* parsed change, reused by emit     */
     cc_metric_t *m_events, *m_lag, *m_bad;
 
     /* sinks */
