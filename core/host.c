@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/ejson.h"
+#include "core/emit.h"
 #include "core/log.h"
 #include "core/runtime.h"
 
@@ -128,80 +128,6 @@ static void host_shape_free(cc_shape_t *s)
     cc_shape_free(s);
 }
 
-static int host_emit(cc_instance_t *self, const cc_change_t *ch)
-{
-    cc_runtime_t *rt = self->rt;
-    if (atomic_load(&rt->stopping))
-        return CC_ECLOSED;
-    bson_t doc;
-    char err[512];
-    int rc;
-    if (ch->bson) {
-        if (!bson_init_static(&doc, ch->bson, ch->bson_len)) {
-            snprintf(err, sizeof err, "change document is not valid BSON");
-            rc = CC_EPARSE;
-            goto bad;
-        }
-    } else if (ch->json) {
-        rc = cc_ejson_parse_view(ch->json, ch->json_len, &self->bson_scratch, &doc, err,
-                                 sizeof err);
-        if (rc != 0)
-            goto bad;
-    } else {
-        return CC_EINVAL;
-    }
-    cc_event_vec_t *vec = &self->vec;
-    vec->n = 0;
-    int has_explicit = ch->size >= offsetof(cc_change_t, n_recipients) + sizeof ch->n_recipients &&
-                       ch->recipients != NULL;
-    rc = cc_envelope_build(&doc, ch->shape, has_explicit ? ch->recipients : NULL,
-                           has_explicit ? ch->n_recipients : 0, vec, err, sizeof err);
-    bson_destroy(&doc);
-    if (rc == CC_EPARSE)
-        goto bad;
-    if (rc != 0)
-        return rc;
-    uint64_t now = cc_now_ns();
-    for (size_t i = 0; i < vec->n; i++) {
-        vec->v[i]->source = self->index;
-        vec->v[i]->emit_ns = now;
-    }
-    /* Only the last copy carries the position: a restart after a partly
-     * acknowledged multi-recipient change replays all of its copies. */
-    if (ch->position && vec->n > 0 &&
-        cc_event_set_position(vec->v[vec->n - 1], ch->position) != 0) {
-        for (size_t i = 0; i < vec->n; i++)
-            cc_event_unref(vec->v[i]);
-        vec->n = 0;
-        return CC_ENOMEM;
-    }
-    double ts = vec->n ? vec->v[0]->timestamp : 0;
-    size_t done = 0;
-    rc = cc_bus_publish(rt->bus, vec->v, vec->n, &done);
-    for (size_t i = done; i < vec->n; i++)
-        cc_event_unref(vec->v[i]);
-    vec->n = 0;
-    if (done) {
-        cc_metric_add(self->m_events, (double)done);
-        if (ts > 0) {
-            struct timespec wall;
-            clock_gettime(CLOCK_REALTIME, &wall);
-            double lag = (double)wall.tv_sec + wall.tv_nsec / 1e9 - ts;
-            cc_metric_set(self->m_lag, lag > 0 ? lag : 0);
-        }
-    }
-    return rc;
-bad:
-    cc_metric_add(self->m_bad, 1);
-    {
-        const char *origin =
-            ch->size >= offsetof(cc_change_t, origin) + sizeof ch->origin ? ch->origin : NULL;
-        cc_log(CC_LOG_WARN, self->plugin->desc.name, self->entry->name, "%s%sskipped change: %s",
-               origin ? origin : "", origin ? ": " : "", err);
-    }
-    return CC_EPARSE;
-}
-
 static void host_source_status(cc_instance_t *self, cc_source_status_t status)
 {
     int old = atomic_exchange(&self->status, (int)status);
@@ -300,7 +226,7 @@ const cc_host_t cc_host_api = {
     .state_position = host_state_position,
     .shape_new = host_shape_new,
     .shape_free = host_shape_free,
-    .emit = host_emit,
+    .emit = cc_emit_one,
     .source_status = host_source_status,
     .ack = host_ack,
     .ack_batch = host_ack_batch,
@@ -320,4 +246,5 @@ const cc_host_t cc_host_api = {
     .metric_new = host_metric_new,
     .metric_add = cc_metric_add,
     .metric_set = cc_metric_set,
+    .emit_batch = cc_emit_batch,
 };

@@ -381,8 +381,7 @@ static void instance_free(cc_instance_t *in)
         return;
     if (in->inited)
         in->plugin->desc.destroy(in->state);
-    cc_event_vec_free(&in->vec);
-    cc_buf_free(&in->bson_scratch);
+    cc_emit_free(in);
     for (size_t i = 0; i < in->n_paths; i++)
         free(in->paths[i]);
     free(in->paths);

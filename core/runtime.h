@@ -14,6 +14,7 @@
 
 #include "core/admin.h"
 #include "core/bus.h"
+#include "core/emit.h"
 #include "core/envelope.h"
 #include "core/loader.h"
 #include "core/manifest.h"
@@ -36,8 +37,9 @@ struct cc_instance {
     size_t n_paths;
 
     /* sources */
-    cc_event_vec_t vec;                   /* reused by emit (source's thread) */
-    cc_buf_t bson_scratch;                /* parsed change, reused by emit     */
+    cc_emit_ctx_t emit;                   /* reused by emit (source's thread)  */
+    struct cc_builder *builder;           /* emit_batch's second thread, or NULL */
+    int builder_failed;
     cc_metric_t *m_events, *m_lag, *m_bad;
 
     /* sinks */

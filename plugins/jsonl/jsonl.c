@@ -28,6 +28,7 @@
 #define JSONL_BUF_MAX (JSONL_MAX_LINE + 2)         /* line + '\n' + spare byte   */
 #define JSONL_POLL_MS 100                          /* stop latency, follow period */
 #define JSONL_NS 1000000000ull
+#define JSONL_BATCH 256                            /* lines per emit_batch call  */
 
 typedef enum jsonl_on_eof {
     JSONL_EOF_FINISH,
@@ -59,6 +60,15 @@ typedef struct jsonl {
     uint64_t lineno;            /* lines seen since `offset`                 */
     uint64_t rate_t0;           /* rate schedule: start (CLOCK_MONOTONIC ns) */
     uint64_t rate_n;            /* ... and lines emitted since               */
+
+    /* Lines waiting for emit_batch: they point into `buf`, so the batch is
+     * flushed before the buffer moves (compaction, growth, the next read). */
+    cc_change_t batch[JSONL_BATCH];
+    char batch_pos[JSONL_BATCH][24];
+    char *batch_origin;         /* owned: JSONL_BATCH origins of origin_stride bytes */
+    size_t origin_stride;
+    size_t n_batch;
+    bool use_batch;             /* host has emit_batch and no rate is set   */
 
     pthread_t thread;
     bool started;
@@ -145,6 +155,21 @@ static const char *jsonl_u64(char *out, uint64_t v)
 /* Hands one line (its newline excluded, writable) to the core. `at` is the
  * line's offset, `end` the offset just past its newline (its position).
  * Returns 0 to go on or CC_ECLOSED. */
+/* Hands the collected lines to the core. 0, or CC_ECLOSED when stopping. */
+static int jsonl_flush(jsonl_t *js)
+{
+    if (js->n_batch == 0)
+        return 0;
+    int rc = js->host->emit_batch(js->self, js->batch, js->n_batch, NULL);
+    js->n_batch = 0;
+    if (rc == CC_ECLOSED)
+        return rc;
+    if (rc != 0)
+        js->host->log(js->self, CC_LOG_WARN, "%s: %s, lines up to here may be skipped", js->origin,
+                      cc_strerror(rc));
+    return 0;
+}
+
 static int jsonl_line(jsonl_t *js, char *line, size_t len, uint64_t at, uint64_t end)
 {
     while (len > 0 && line[len - 1] == '\r')
@@ -165,6 +190,22 @@ static int jsonl_line(jsonl_t *js, char *line, size_t len, uint64_t at, uint64_t
 
     if (js->rate > 0 && !jsonl_rate_wait(js))
         return CC_ECLOSED;
+
+    if (js->use_batch) {
+        size_t k = js->n_batch++;
+        char *origin = js->batch_origin + k * js->origin_stride;
+        memcpy(origin, js->origin, js->origin_prefix);
+        jsonl_u64(origin + js->origin_prefix, js->lineno);
+        js->batch[k] = (cc_change_t){
+            .size = sizeof(cc_change_t),
+            .json = line,
+            .json_len = len,
+            .position = jsonl_u64(js->batch_pos[k], end),
+            .shape = js->shape,
+            .origin = origin,
+        };
+        return js->n_batch == JSONL_BATCH ? jsonl_flush(js) : 0;
+    }
 
     char pos[24];
     cc_change_t change = {
@@ -267,6 +308,8 @@ static void *jsonl_run(void *arg)
             }
             start = stop_at + 1;
         }
+        if (jsonl_flush(js) != 0)
+            return NULL;
 
         /* No newline in [start, end): make room for more. */
         if (skipping || resync) {
@@ -329,7 +372,8 @@ static void *jsonl_run(void *arg)
         }
         if (end > start && !skipping && !resync) {
             js->lineno++;   /* a last line without its newline */
-            if (jsonl_line(js, js->buf + start, end - start, base + start, base + end) != 0)
+            if (jsonl_line(js, js->buf + start, end - start, base + start, base + end) != 0 ||
+                jsonl_flush(js) != 0)
                 return NULL;
         }
         if (js->on_eof == JSONL_EOF_FINISH) {
@@ -400,6 +444,7 @@ static void jsonl_free(jsonl_t *js)
         close(js->fd);
     free(js->fields);
     free(js->origin);
+    free(js->batch_origin);
     free(js->buf);
     free(js);
 }
@@ -514,6 +559,19 @@ static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
     memcpy(js->origin, js->name, js->origin_prefix - 1);
     js->origin[js->origin_prefix - 1] = ':';
     js->origin[js->origin_prefix] = '\0';
+
+    /* Unthrottled replays hand lines over in batches, which the core builds
+     * on two threads; a rate limit paces line by line. */
+    js->use_batch = js->rate <= 0 && CC_HOST_HAS(host, emit_batch);
+    if (js->use_batch) {
+        js->origin_stride = js->origin_prefix + 24;
+        js->batch_origin = malloc(JSONL_BATCH * js->origin_stride);
+        if (js->batch_origin == NULL) {
+            host->log(self, CC_LOG_ERROR, "out of memory");
+            jsonl_free(js);
+            return CC_ENOMEM;
+        }
+    }
 
     js->cap = JSONL_READ_SIZE;
     js->buf = malloc(js->cap);

@@ -33,7 +33,8 @@
 
 /* ABI history:
  *   1.0  descriptor up to `destroy`; host up to `fatal`.
- *   1.1  descriptor gains `reopen` (SIGHUP) and `flags`; host gains `metric_*`.
+ *   1.1  descriptor gains `reopen` (SIGHUP) and `flags`; host gains `metric_*`
+ *        and `emit_batch`; cc_change_t gains `origin`.
  */
 #define CC_ABI_MAJOR 1
 #define CC_ABI_MINOR 1
@@ -264,6 +265,15 @@ struct cc_host {
     /* Adds to a counter or gauge; sets a gauge. Any thread. */
     void (*metric_add)(cc_metric_t *m, double v);
     void (*metric_set)(cc_metric_t *m, double v);
+
+    /* Sources: emits changes[0..n) in order, as n calls of emit would, but
+     * lets the core build their envelopes on more than one core. Every
+     * change is borrowed for the call only. A change that cannot be parsed
+     * is logged (with its origin), counted and skipped; the others go on.
+     * Returns 0, or CC_ECLOSED when shutting down (then *done, if not NULL,
+     * is how many changes were taken, in order; the rest were not).
+     * Call from the source's own thread. */
+    int (*emit_batch)(cc_instance_t *self, const cc_change_t *changes, size_t n, size_t *done);
 };
 
 #define CC_HOST_HAS(host, member)                                            \
