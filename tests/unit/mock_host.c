@@ -445,6 +445,22 @@ static void mock_metric_set(cc_metric_t *m, double v)
     pthread_mutex_unlock(&mock_lock);
 }
 
+/* As the core does: each change as if emitted alone, in order; a bad one
+ * is logged and skipped, CC_ECLOSED stops the batch. */
+static int mock_emit_batch(cc_instance_t *self, const cc_change_t *changes, size_t n, size_t *done)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (mock_emit(self, &changes[i]) == CC_ECLOSED) {
+            if (done)
+                *done = i;
+            return CC_ECLOSED;
+        }
+    }
+    if (done)
+        *done = n;
+    return 0;
+}
+
 static const cc_host_t mock_vtable = {
     .size = sizeof(cc_host_t),
     .abi_major = CC_ABI_MAJOR,
@@ -483,6 +499,7 @@ static const cc_host_t mock_vtable = {
     .metric_new = mock_metric_new,
     .metric_add = mock_metric_add,
     .metric_set = mock_metric_set,
+    .emit_batch = mock_emit_batch,
 };
 
 const cc_host_t *mock_host(void)
