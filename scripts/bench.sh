@@ -8,5 +8,11 @@ scripts/deps.sh test
 meson compile -C build-bench >/dev/null
 echo "== bus handoff"
 build-bench/tests/bench/bench_bus 20000000
-echo "== jsonl -> file end to end"
+echo "== Extended JSON parsing (ours beside libbson's)"
+events=$(mktemp)
+/usr/bin/python3 tests/integration/gen_changes.py 20000 "$events" --size 300
+build-bench/tests/bench/bench_parse "$events"
+rm -f "$events"
+echo "== jsonl -> file end to end (tmpfs, then disk)"
+BENCH_TMP=/dev/shm /usr/bin/python3 tests/bench/bench_replay.py --build build-bench --events 2000000
 /usr/bin/python3 tests/bench/bench_replay.py --build build-bench --events 2000000
