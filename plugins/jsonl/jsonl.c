@@ -155,6 +155,24 @@ static const char *jsonl_u64(char *out, uint64_t v)
 /* Hands one line (its newline excluded, writable) to the core. `at` is the
  * line's offset, `end` the offset just past its newline (its position).
  * Returns 0 to go on or CC_ECLOSED. */
+/* After emit: 0 to go on (a bad line was logged by the core and skipped),
+ * else CC_ECLOSED to stop reading. Any other failure (out of memory) stops
+ * the process: reading on would acknowledge later lines and move the resume
+ * point past the ones that were not handed over. */
+static int jsonl_emit_failed(jsonl_t *js, int rc)
+{
+    if (rc == 0 || rc == CC_EPARSE)
+        return 0;
+    if (rc != CC_ECLOSED) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: cannot hand changes to the core: %s; stopping so that "
+                 "a restart resumes before them", js->origin, cc_strerror(rc));
+        js->host->source_status(js->self, CC_SOURCE_FAILED);
+        js->host->fatal(js->self, msg);
+    }
+    return CC_ECLOSED;
+}
+
 /* Hands the collected lines to the core. 0, or CC_ECLOSED when stopping. */
 static int jsonl_flush(jsonl_t *js)
 {
@@ -162,12 +180,7 @@ static int jsonl_flush(jsonl_t *js)
         return 0;
     int rc = js->host->emit_batch(js->self, js->batch, js->n_batch, NULL);
     js->n_batch = 0;
-    if (rc == CC_ECLOSED)
-        return rc;
-    if (rc != 0)
-        js->host->log(js->self, CC_LOG_WARN, "%s: %s, lines up to here may be skipped", js->origin,
-                      cc_strerror(rc));
-    return 0;
+    return jsonl_emit_failed(js, rc);
 }
 
 static int jsonl_line(jsonl_t *js, char *line, size_t len, uint64_t at, uint64_t end)
@@ -217,13 +230,7 @@ static int jsonl_line(jsonl_t *js, char *line, size_t len, uint64_t at, uint64_t
         .origin = js->origin,
     };
     jsonl_u64(js->origin + js->origin_prefix, js->lineno);
-    int rc = js->host->emit(js->self, &change);
-    if (rc == CC_ECLOSED)
-        return rc;
-    /* CC_EPARSE was logged by the core, with the origin: just go on. */
-    if (rc != 0 && rc != CC_EPARSE)
-        js->host->log(js->self, CC_LOG_WARN, "%s: %s, line skipped", js->origin, cc_strerror(rc));
-    return 0;
+    return jsonl_emit_failed(js, js->host->emit(js->self, &change));
 }
 
 /* Reads into buf; for pipes and terminals waits in poll() slices so stop()
