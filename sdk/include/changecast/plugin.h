@@ -99,7 +99,8 @@ typedef struct cc_change {
     size_t size;                      /* sizeof(cc_change_t)                          */
     const uint8_t *bson;              /* the change document as BSON, or NULL         */
     size_t bson_len;
-    const char *json;                 /* ... or as canonical/relaxed Extended JSON    */
+    const char *json;                 /* ... or as canonical/relaxed Extended JSON
+                                         (json_len bytes; no NUL needed)             */
     size_t json_len;
     const char *position;             /* resume position after this change, or NULL;
                                          restored through host->state_position       */
@@ -208,8 +209,9 @@ struct cc_host {
     const char *(*state_position)(cc_instance_t *self);
 
     /* Sources: builds rules from a "fields" list and a "recipient" path
-     * (either may be empty/NULL). Returns new (freed with shape_free) or
-     * NULL on a bad path, logging why. Any thread. */
+     * (either may be empty/NULL; both borrowed for the call: the paths are
+     * copied). Returns new (freed with shape_free) or NULL on a bad path,
+     * logging why. Any thread. */
     cc_shape_t *(*shape_new)(cc_instance_t *self, const char *const *fields, size_t n_fields,
                              const char *recipient_path);
     void (*shape_free)(cc_shape_t *shape);
@@ -230,11 +232,17 @@ struct cc_host {
      * in any order, from any thread. After this the event may be freed
      * unless the sink holds a reference. */
     void (*ack)(cc_instance_t *self, const cc_event_t *event);
-    /* Sinks: acknowledges every event of `batch` (none acknowledged yet). */
+    /* Sinks: acknowledges every event of `batch` (none acknowledged yet).
+     * A sink may also pass a cc_batch_t of its own over events it kept, as
+     * long as they are in the order they were delivered. */
     void (*ack_batch)(cc_instance_t *self, const cc_batch_t *batch);
-    /* Sinks: counts outcomes for changecast_sink_events_total. Any thread. */
+    /* Sinks: counts outcomes for changecast_sink_events_total: RETRIED once
+     * per event per extra attempt. Any thread. */
     void (*count)(cc_instance_t *self, cc_sink_result_t result, uint64_t n);
-    /* Sinks: reports delivery health for /healthz. Any thread. */
+    /* Sinks: reports delivery health for /healthz: RETRYING while a
+     * destination answers with errors and events are being retried, DOWN
+     * while it cannot be reached (or written) at all, OK once it works.
+     * Any thread. */
     void (*sink_status)(cc_instance_t *self, cc_sink_status_t status);
 
     /* Events: accessors (borrowed results, valid while the event is). */
