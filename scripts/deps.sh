@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages changecast needs to build and test, when
-# any is missing. Usage: scripts/deps.sh [build|test]   (default: test)
+# any is missing. Usage: scripts/deps.sh [build|test|bench]   (default: test)
+# bench adds, to the test list, what the benchmarks alone use (nginx as the
+# webhook receiver of bench_http.py, wrk as its yardstick).
 set -euo pipefail
 build_pkgs=(gcc pkg-config meson ninja-build
     libmongoc-dev libbson-dev libjansson-dev libevent-dev libcmocka-dev
     libhiredis-dev libcurl4-openssl-dev libjwt-dev libssl-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest python3-pymongo
     python3-websockets python3-redis)
+bench_pkgs=(nginx wrk)
 want=("${build_pkgs[@]}")
-[ "${1:-test}" = test ] && want+=("${test_pkgs[@]}")
+case "${1:-test}" in
+    build) ;;
+    test) want+=("${test_pkgs[@]}") ;;
+    bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+    *) echo "usage: scripts/deps.sh [build|test|bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
