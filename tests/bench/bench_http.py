@@ -112,6 +112,9 @@ http {
         manifest = {
             "plugin_dir": os.path.join(a.build, "plugins"),
             "state": {"path": "bench.state"},
+            # on_eof finish waits for the sinks to drain, but no longer than
+            # shutdown_ms (10 s by default): the whole run must fit.
+            "shutdown_ms": 3_600_000,
             "admin": {"listen": ""},
             "sources": [{"name": "replay", "plugin": "jsonl",
                          "config": {"path": "changes.jsonl",

@@ -112,6 +112,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive unless the client says close
     server_version = "cc-test-receiver"
     sys_version = ""
+    # Headers and body leave in two writes; with Nagle on, the body would
+    # wait for the client's delayed ACK (40 ms a reply).
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()

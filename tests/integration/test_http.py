@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import pytest
 
-from cchelpers import poll, write_manifest
+from cchelpers import poll, timeout, write_manifest
 from http_receiver import Receiver
 
 # Hand-written changes and the bodies the SPEC says they become: one
@@ -95,10 +95,13 @@ def hook_manifest(tmp_path, plugin_dir, url, on_eof="finish", name="m.json", sou
     cfg = {"url": url, "timeout_ms": 2000, "max_retries": 3, "concurrency": 4,
            "dead_letter": "failed.jsonl", "backoff_ms": 50, "max_backoff_ms": 1000}
     cfg.update(config)
+    # on_eof finish exits once the sinks drained, but that drain is bounded
+    # by shutdown_ms (10 s by default): long enough for none of these runs.
+    top = {"shutdown_ms": 300_000}
+    top.update(extra or {})
     return write_manifest(tmp_path / name, plugin_dir,
                           [{"name": "replay", "plugin": "jsonl", "config": src}],
-                          [{"name": "hook", "plugin": "http", "config": cfg}],
-                          **(extra or {}))
+                          [{"name": "hook", "plugin": "http", "config": cfg}], **top)
 
 
 def sink_counts(d):
@@ -118,12 +121,16 @@ def sink_health(d):
     return json.loads(body)["sinks"]["hook"]
 
 
-def wait_settled(d, n, seconds=120):
-    """Waits until ok + failed == n for sink hook; returns the counts."""
+def wait_settled(d, ok, failed=0, seconds=120):
+    """Waits until sink hook's ok and failed counters reach `ok` and
+    `failed`; returns the counts (the caller asserts them exactly)."""
+    want_ok, want_failed = ok, failed
+
     def settled():
         c = sink_counts(d)
-        return c if c.get("ok", 0) + c.get("failed", 0) >= n else None
-    return poll(settled, seconds, "%d events delivered or dead-lettered" % n, interval=0.05)
+        return c if c.get("ok", 0) >= want_ok and c.get("failed", 0) >= want_failed else None
+    return poll(settled, seconds, "ok >= %d and failed >= %d for sink hook"
+                % (want_ok, want_failed), interval=0.05)
 
 
 def ok(q):
@@ -158,6 +165,28 @@ def wait_requests(r, cond, seconds, what):
     return poll(lambda: cond(r.requests()), seconds, what, interval=0.05)
 
 
+def logged(r, cond, seconds=10):
+    """The receiver's requests once cond(requests) holds (it logs a request
+    just after replying, so the daemon may be done a moment before the last
+    line is written), or after `seconds` as they are: the caller's
+    assertions then say what is missing."""
+    deadline = time.monotonic() + timeout(seconds)
+    while True:
+        reqs = r.requests()
+        if cond(reqs) or time.monotonic() > deadline:
+            return reqs
+        time.sleep(0.02)
+
+
+def at_least(n):
+    return lambda reqs: len(reqs) >= n
+
+
+def all_delivered(ids):
+    want = set(ids)
+    return lambda reqs: want <= {q["id"] for q in delivered(reqs)}
+
+
 def write_events(tmp_path, gen, n):
     gen.write_changes(str(tmp_path / "changes.jsonl"), n)
 
@@ -173,7 +202,7 @@ def test_bodies_and_headers_exact(tmp_path, plugin_dir, daemon, receiver):
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url("/hook"), headers={"X-Test": "1"},
                              concurrency=1))
     assert d.wait() == 0, d.stderr()[-4000:]
-    reqs = r.requests()
+    reqs = logged(r, at_least(5))
     want = [b for _, bodies in KNOWN for b in bodies]
     assert len(reqs) == len(want), [q["body"] for q in reqs]
     by_id = {}
@@ -218,7 +247,7 @@ def test_signature_verifies(tmp_path, plugin_dir, daemon, receiver, gen, secret,
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), secret=secret))
     assert d.wait() == 0, d.stderr()[-4000:]
     t1 = time.time()
-    reqs = r.requests()
+    reqs = logged(r, at_least(25))
     assert len(reqs) == 5 + 20
     for q in reqs:
         body = q["body"].encode()
@@ -246,8 +275,8 @@ def test_500_then_200_retried_once(tmp_path, plugin_dir, daemon, receiver, gen):
     write_events(tmp_path, gen, 5)
     r = receiver({"rules": [{"n": 1, "status": 500}], "default": {"status": 200}})
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), on_eof="stay"))
-    c = wait_settled(d, 5)
-    reqs = r.requests()
+    c = wait_settled(d, ok=5)
+    reqs = logged(r, at_least(6))
     first = min(reqs, key=lambda q: q["n"])
     assert first["status"] == 500
     again = [q for q in reqs if q["id"] == first["id"]]
@@ -268,7 +297,7 @@ def test_429_honours_retry_after(tmp_path, plugin_dir, daemon, receiver, gen):
                   "default": {"status": 200}})
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), backoff_ms=50, max_backoff_ms=100))
     assert d.wait() == 0, d.stderr()[-4000:]
-    reqs = r.requests()
+    reqs = logged(r, at_least(4))
     first = min(reqs, key=lambda q: q["n"])
     assert first["status"] == 429
     retry = [q for q in reqs if q["id"] == first["id"] and q["n"] != first["n"]]
@@ -287,9 +316,8 @@ def test_400_dead_letter_not_retried(tmp_path, plugin_dir, daemon, receiver, gen
     bad = gen.token(1)
     r = receiver({"rules": [{"id": bad, "status": 400}], "default": {"status": 200}})
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), on_eof="stay"))
-    c = wait_settled(d, 4)
-    assert c == {"ok": 3, "failed": 1, "retried": 0, "dropped": 0}, c
-    reqs = r.requests()
+    wait_settled(d, ok=3, failed=1)
+    reqs = logged(r, at_least(4))
     assert [q["status"] for q in reqs if q["id"] == bad] == [400]
     assert len(reqs) == 4
     dl = poll(lambda: dead_letters(tmp_path), 30, "a dead letter line")
@@ -302,6 +330,9 @@ def test_400_dead_letter_not_retried(tmp_path, plugin_dir, daemon, receiver, gen
     assert line["status"] == 400
     assert isinstance(line["reason"], str) and line["reason"].strip()
     assert line["attempts"] == 1
+    # ok counts deliveries only: the dead-lettered event is "failed".
+    c = sink_counts(d)
+    assert c == {"ok": 3, "failed": 1, "retried": 0, "dropped": 0}, c
     assert d.stop() == 0, d.stderr()[-4000:]
 
 
@@ -312,9 +343,8 @@ def test_exhausted_retries_dead_letter(tmp_path, plugin_dir, daemon, receiver, g
     write_events(tmp_path, gen, 3)
     r = receiver({"default": {"status": 503}})
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), on_eof="stay", max_retries=2))
-    c = wait_settled(d, 3)
-    assert c == {"ok": 0, "failed": 3, "retried": 6, "dropped": 0}, c
-    reqs = r.requests()
+    wait_settled(d, ok=0, failed=3)
+    reqs = logged(r, at_least(9))
     per_id = defaultdict(int)
     for q in reqs:
         per_id[q["id"]] += 1
@@ -325,6 +355,9 @@ def test_exhausted_retries_dead_letter(tmp_path, plugin_dir, daemon, receiver, g
         assert x["status"] == 503 and x["attempts"] == 3, x
         assert x["recipient"] == x["event"]["recipient"]
         assert isinstance(x["reason"], str) and x["reason"].strip()
+    # ok counts deliveries only: none here.
+    c = sink_counts(d)
+    assert c == {"ok": 0, "failed": 3, "retried": 6, "dropped": 0}, c
     assert d.stop() == 0, d.stderr()[-4000:]
 
 
@@ -344,9 +377,10 @@ def test_receiver_down_then_up(tmp_path, plugin_dir, daemon, receiver, gen):
     poll(lambda: sink_counts(d).get("retried", 0) >= 3, 60, "a few retries")
     assert sink_counts(d).get("ok", 0) == 0
     r.start(port)
-    c = wait_settled(d, n, 120)
+    c = wait_settled(d, ok=n)
     assert c["ok"] == n and c["failed"] == 0, c
-    got = [q["id"] for q in delivered(r.requests())]
+    reqs = logged(r, all_delivered(gen.token(k) for k in range(n)))
+    got = [q["id"] for q in delivered(reqs)]
     assert sorted(got) == sorted(gen.token(k) for k in range(n))
     assert dead_letters(tmp_path) == []
     poll(lambda: sink_health(d) == "ok", 30, "/healthz sinks.hook ok")
@@ -375,9 +409,10 @@ def test_slow_receiver_timeouts_retried(tmp_path, plugin_dir, daemon, receiver, 
         gap = qs[1]["t_recv"] - qs[0]["t_recv"]
         assert gap >= 0.45, "retry %.3f s after the first attempt, before timeout_ms" % gap
     r.set_script({"default": {"status": 200}})
-    c = wait_settled(d, n, 120)
+    c = wait_settled(d, ok=n)
     assert c["ok"] == n and c["failed"] == 0 and c["retried"] >= 1, c
-    fast = [q for q in delivered(r.requests()) if q["delay_ms"] == 0]
+    reqs = logged(r, all_delivered(gen.token(k) for k in range(n)))
+    fast = [q for q in delivered(reqs) if q["delay_ms"] == 0]
     assert sorted({q["id"] for q in fast}) == sorted(gen.token(k) for k in range(n))
     assert dead_letters(tmp_path) == []
     assert d.stop() == 0, d.stderr()[-4000:]
@@ -393,7 +428,7 @@ def test_concurrency_bounded(tmp_path, plugin_dir, daemon, receiver, gen):
     r = receiver({"default": {"status": 200, "delay_ms": 20}})
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), concurrency=4))
     assert d.wait(seconds=300) == 0, d.stderr()[-4000:]
-    reqs = r.requests()
+    reqs = logged(r, at_least(n))
     assert sorted(q["id"] for q in reqs) == sorted(gen.token(k) for k in range(n))
     most = max(q["inflight"] for q in reqs)
     assert most <= 4, "%d requests in flight with concurrency 4" % most
@@ -415,7 +450,7 @@ def test_per_recipient_order_under_retries(tmp_path, plugin_dir, daemon, receive
     d = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), concurrency=4, backoff_ms=200,
                              max_backoff_ms=1000))
     assert d.wait(seconds=300) == 0, d.stderr()[-4000:]
-    reqs = sorted(r.requests(), key=lambda q: q["n"])
+    reqs = sorted(logged(r, at_least(n + 97)), key=lambda q: q["n"])
     fails = [q for q in reqs if q["status"] == 503]
     assert len(fails) == recipients
     assert sorted(q["id"] for q in delivered(reqs)) == sorted(gen.token(k) for k in range(n))
@@ -468,7 +503,8 @@ def test_sigterm_while_retrying_then_restart(tmp_path, plugin_dir, daemon, recei
     d2 = daemon(hook_manifest(tmp_path, plugin_dir, r.url(), name="m2.json", max_retries=1000,
                               backoff_ms=50, max_backoff_ms=200))
     assert d2.wait() == 0, d2.stderr()[-4000:]
-    got = {q["id"] for q in delivered(r.requests())}
+    reqs = logged(r, all_delivered(gen.token(k) for k in range(n)))
+    got = {q["id"] for q in delivered(reqs)}
     missing = sorted(set(gen.token(k) for k in range(n)) - got)
     assert not missing, "%d events never delivered, first %s" % (len(missing), missing[:5])
     assert dead_letters(tmp_path) == []
