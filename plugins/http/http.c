@@ -644,6 +644,24 @@ static void http_stop(void *state)
                       "after a restart", left, hs->url);
 }
 
+/* SIGHUP: reopen the dead-letter file, for logrotate. */
+static void http_reopen(void *state)
+{
+    http_sink_t *hs = state;
+    if (hs->dead_letter == NULL || !hs->running)
+        return;
+    int fd = open(hs->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        hs->host->log(hs->self, CC_LOG_ERROR, "cannot reopen %s: %s; still writing to the old file",
+                      hs->dead_letter, strerror(errno));
+        return;
+    }
+    if (hs->dl_fd >= 0)
+        close(hs->dl_fd);
+    hs->dl_fd = fd;
+    hs->host->log(hs->self, CC_LOG_INFO, "reopened %s", hs->dead_letter);
+}
+
 static void http_free(http_sink_t *hs)
 {
     if (hs->curl != NULL)
@@ -873,7 +891,7 @@ static const cc_plugin_t http_plugin = {
     .deliver = http_deliver,
     .stop = http_stop,
     .destroy = http_destroy,
-    .reopen = NULL,
+    .reopen = http_reopen,
     .flags = 0,
 };
 
