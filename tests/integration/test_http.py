@@ -332,7 +332,8 @@ def test_400_dead_letter_not_retried(tmp_path, plugin_dir, daemon, receiver, gen
     assert line["attempts"] == 1
     # ok counts deliveries only: the dead-lettered event is "failed".
     c = sink_counts(d)
-    assert c == {"ok": 3, "failed": 1, "retried": 0, "dropped": 0}, c
+    assert c == {"ok": 3, "failed": 1, "retried": 0, "dropped": 0}, \
+        "%r: ok must count deliveries, not every acknowledgement" % c
     assert d.stop() == 0, d.stderr()[-4000:]
 
 
@@ -357,7 +358,8 @@ def test_exhausted_retries_dead_letter(tmp_path, plugin_dir, daemon, receiver, g
         assert isinstance(x["reason"], str) and x["reason"].strip()
     # ok counts deliveries only: none here.
     c = sink_counts(d)
-    assert c == {"ok": 0, "failed": 3, "retried": 6, "dropped": 0}, c
+    assert c == {"ok": 0, "failed": 3, "retried": 6, "dropped": 0}, \
+        "%r: ok must count deliveries, not every acknowledgement" % c
     assert d.stop() == 0, d.stderr()[-4000:]
 
 
