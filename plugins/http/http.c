@@ -294,8 +294,10 @@ static size_t http_write_cb(char *p, size_t size, size_t n, void *arg)
 
 static void http_copy_value(char *out, size_t cap, const char *p, size_t n)
 {
-    while (n > 0 && (*p == ' ' || *p == '\t'))
-        p++, n--;
+    while (n > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        n--;
+    }
     while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' '))
         n--;
     if (n >= cap)
@@ -502,8 +504,9 @@ static void http_transport_reason(char *out, size_t cap, const http_sink_t *hs,
 static void http_done_cb(void *arg, CURL *easy, CURLcode rc)
 {
     http_sink_t *hs = arg;
-    http_req_t *req = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+    char *priv = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    http_req_t *req = (http_req_t *)(void *)priv;
     http_key_t *key = req->key;
     req->key = NULL;
     curl_slist_free_all(req->headers);

@@ -245,10 +245,12 @@ void http_text_clean(const char *in, size_t n, char *out, size_t cap)
         }
         if (o + l >= cap)
             break;
-        if (l == 1 && (s[i] < 0x20 || s[i] == 0x7f))
+        if (l == 1 && (s[i] < 0x20 || s[i] == 0x7f)) {
             out[o++] = ' ';
-        else
-            memcpy(out + o, s + i, l), o += l;
+        } else {
+            memcpy(out + o, s + i, l);
+            o += l;
+        }
         i += l;
     }
     while (o > 0 && out[o - 1] == ' ')
