@@ -352,47 +352,63 @@ static int http_req_setup(http_sink_t *hs, http_req_t *req)
     return 0;
 }
 
+static int http_append(struct curl_slist **l, const char *line)
+{
+    struct curl_slist *t = curl_slist_append(*l, line);
+    if (t == NULL)
+        return CC_ENOMEM;
+    *l = t;
+    return 0;
+}
+
+/* The signature headers, made afresh per attempt (the timestamp moves). */
+static int http_sign_headers(http_sink_t *hs, http_req_t *req, const cc_event_t *ev,
+                             struct curl_slist **l)
+{
+    const char *ev_id = hs->host->event_id(ev);
+    char *id = http_header_id(ev_id);
+    if (id == NULL)
+        return CC_ENOMEM;
+    /* Wall-clock seconds: receivers compare it with their own clock. */
+    int64_t ts = (int64_t)time(NULL);
+    char sig[HTTP_SIGNATURE_MAX];
+    char line[HTTP_SIGNATURE_MAX + 64];
+    int rc = http_sign(hs->key, hs->key_len, id, ts, req->body.data, req->body.len, sig);
+    char *idl = rc == 0 ? malloc(strlen(id) + sizeof "webhook-id: ") : NULL;
+    if (rc == 0 && idl == NULL)
+        rc = CC_ENOMEM;
+    if (rc == 0) {
+        sprintf(idl, "webhook-id: %s", id);
+        rc = http_append(l, idl);
+    }
+    if (rc == 0) {
+        snprintf(line, sizeof line, "webhook-timestamp: %lld", (long long)ts);
+        rc = http_append(l, line);
+    }
+    if (rc == 0) {
+        snprintf(line, sizeof line, "webhook-signature: %s", sig);
+        rc = http_append(l, line);
+    }
+    free(idl);
+    if (id != ev_id)
+        free(id);
+    return rc;
+}
+
 static int http_req_headers(http_sink_t *hs, http_req_t *req, const cc_event_t *ev)
 {
-    struct curl_slist *l = NULL, *t;
-    for (size_t i = 0; i < hs->n_fixed_headers; i++) {
-        if ((t = curl_slist_append(l, hs->fixed_headers[i])) == NULL)
-            goto oom;
-        l = t;
-    }
-    if (hs->key != NULL) {
-        char line[HTTP_SIGNATURE_MAX + 64];
-        /* Wall-clock seconds: receivers compare it with their own clock. */
-        int64_t ts = (int64_t)time(NULL);
-        const char *id = hs->host->event_id(ev);
-        char *idl = malloc(strlen(id) + 16);
-        if (idl == NULL)
-            goto oom;
-        sprintf(idl, "webhook-id: %s", id);
-        t = curl_slist_append(l, idl);
-        free(idl);
-        if (t == NULL)
-            goto oom;
-        l = t;
-        snprintf(line, sizeof line, "webhook-timestamp: %lld", (long long)ts);
-        if ((t = curl_slist_append(l, line)) == NULL)
-            goto oom;
-        l = t;
-        char sig[HTTP_SIGNATURE_MAX];
-        if (http_sign(hs->key, hs->key_len, id, ts, req->body.data, req->body.len, sig) != 0) {
-            curl_slist_free_all(l);
-            return CC_EIO;
-        }
-        snprintf(line, sizeof line, "webhook-signature: %s", sig);
-        if ((t = curl_slist_append(l, line)) == NULL)
-            goto oom;
-        l = t;
+    struct curl_slist *l = NULL;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < hs->n_fixed_headers; i++)
+        rc = http_append(&l, hs->fixed_headers[i]);
+    if (rc == 0 && hs->key != NULL)
+        rc = http_sign_headers(hs, req, ev, &l);
+    if (rc != 0) {
+        curl_slist_free_all(l);
+        return rc;
     }
     req->headers = l;
     return 0;
-oom:
-    curl_slist_free_all(l);
-    return CC_ENOMEM;
 }
 
 static void http_retry(http_sink_t *hs, http_key_t *key, long status, const char *reason,

@@ -86,6 +86,12 @@ uint64_t http_backoff_ms(unsigned retry, uint64_t base_ms, uint64_t max_ms, uint
  * -1 when absent or unreadable; at most one day. */
 int64_t http_retry_after_ms(const char *value, time_t now);
 
+/* The event id as it can travel in a header line: control characters (a
+ * recipient may hold a newline) as %XX, so they cannot end the header early
+ * and inject others. Returns `id` itself when it is clean, else new (free
+ * it when != id); NULL out of memory. The signature signs this text. */
+char *http_header_id(const char *id);
+
 /* The standard reason phrase of a status ("Bad Request"), or "". */
 const char *http_status_text(long status);
 

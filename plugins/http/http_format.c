@@ -164,6 +164,27 @@ int64_t http_retry_after_ms(const char *value, time_t now)
     return ms > HTTP_RETRY_AFTER_MAX_MS ? HTTP_RETRY_AFTER_MAX_MS : ms;
 }
 
+char *http_header_id(const char *id)
+{
+    size_t bad = 0, n = 0;
+    for (; id[n]; n++)
+        bad += (unsigned char)id[n] < 0x20 || id[n] == 0x7f;
+    if (bad == 0)
+        return (char *)(uintptr_t)id;
+    char *out = malloc(n + 2 * bad + 1), *o = out;
+    if (out == NULL)
+        return NULL;
+    for (const char *p = id; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f)
+            o += sprintf(o, "%%%02X", c);
+        else
+            *o++ = (char)c;
+    }
+    *o = '\0';
+    return out;
+}
+
 const char *http_status_text(long status)
 {
     switch (status) {

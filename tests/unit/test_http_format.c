@@ -151,6 +151,17 @@ static void reasons_quote_a_clean_excerpt_of_the_body(void **s)
     assert_string_equal(clean, "ab??");
 }
 
+static void header_id_escapes_control_characters_only(void **s)
+{
+    (void)s;
+    const char *clean = "82680684FF:user_\xc3\xa9 1";
+    assert_ptr_equal(http_header_id(clean), clean);   /* no copy when clean */
+    char *id = http_header_id("tok:evil\r\nX-Injected: 1\x7f");
+    assert_non_null(id);
+    assert_string_equal(id, "tok:evil%0D%0AX-Injected: 1%7F");
+    free(id);
+}
+
 /* ---- the per-recipient queue ------------------------------------------ */
 
 static int freed_keys;
@@ -249,6 +260,7 @@ int main(void)
         cmocka_unit_test(backoff_doubles_is_capped_and_jitter_stays_in_upper_half),
         cmocka_unit_test(retry_after_reads_seconds_and_http_dates),
         cmocka_unit_test(reasons_quote_a_clean_excerpt_of_the_body),
+        cmocka_unit_test(header_id_escapes_control_characters_only),
         cmocka_unit_test(queue_keeps_recipient_order_and_rotates_recipients),
         cmocka_unit_test(queue_grows_for_many_recipients),
     };
