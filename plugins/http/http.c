@@ -69,6 +69,7 @@ struct http_sink {
     size_t n_fixed_headers;
 
     int dl_fd;
+    bool dl_partial;             /* the last dead-letter write stopped mid-line */
     http_buf_t dl_line;          /* owned scratch for dead-letter lines */
     struct event_base *base;     /* borrowed: the sink's loop */
     http_curl_t *curl;
@@ -190,18 +191,30 @@ static void http_head_failed(http_sink_t *hs, http_key_t *key)
     hs->host->ack(hs->self, ev);
 }
 
-static int http_write_all(int fd, const char *p, size_t n)
+/* Appends a dead-letter line. A line a failed write left cut short is ended
+ * first with its own '\n', so one fragment never swallows the next line.
+ * Returns 0 or an errno value. */
+static int http_dl_append(http_sink_t *hs, const char *p, size_t n)
 {
+    if (hs->dl_partial) {
+        ssize_t w;
+        while ((w = write(hs->dl_fd, "\n", 1)) < 0 && errno == EINTR)
+            ;
+        if (w != 1)
+            return w < 0 ? errno : EIO;
+        hs->dl_partial = false;
+    }
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
+        ssize_t w = write(hs->dl_fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;   /* dl_partial says if bytes went out */
+        hs->dl_partial = true;   /* until the whole line is out */
         p += w;
         n -= (size_t)w;
     }
+    hs->dl_partial = false;
     return 0;
 }
 
@@ -222,7 +235,7 @@ static bool http_dead_letter_write(http_sink_t *hs, http_key_t *key)
     }
     int err = http_dead_letter_line(&hs->dl_line, json, len, key->recipient, key->status,
                                     key->reason, key->attempts) != 0 ? ENOMEM
-              : http_write_all(hs->dl_fd, hs->dl_line.data, hs->dl_line.len);
+              : http_dl_append(hs, hs->dl_line.data, hs->dl_line.len);
     if (err != 0) {
         hs->host->log(hs->self, CC_LOG_ERROR,
                       "cannot write event %s to the dead letter %s: %s; keeping it "
@@ -678,6 +691,7 @@ static void http_reopen(void *state)
     if (hs->dl_fd >= 0)
         close(hs->dl_fd);
     hs->dl_fd = fd;
+    hs->dl_partial = false;   /* a fragment stays in the old file */
     hs->host->log(hs->self, CC_LOG_INFO, "reopened %s", hs->dead_letter);
 }
 
