@@ -140,7 +140,7 @@ static void sink_observe_acks(cc_instance_t *self, cc_event_t *const *evs, size_
     uint64_t now = cc_now_ns();
     for (size_t i = 0; i < n; i++)
         cc_metrics_observe_latency(self->rt->metrics, (double)(now - evs[i]->emit_ns) / 1e9);
-    cc_metric_add(self->m_ok, (double)n);
+    atomic_fetch_add_explicit(&self->n_acked, n, memory_order_relaxed);
 }
 
 static void host_ack(cc_instance_t *self, const cc_event_t *ev)
@@ -164,6 +164,8 @@ static void host_count(cc_instance_t *self, cc_sink_result_t r, uint64_t n)
                                               : NULL;
     if (m)
         cc_metric_add(m, (double)n);
+    if (r == CC_RESULT_FAILED)
+        atomic_fetch_add_explicit(&self->n_given_up, n, memory_order_relaxed);
 }
 
 static void host_sink_status(cc_instance_t *self, cc_sink_status_t status)

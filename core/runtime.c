@@ -443,6 +443,16 @@ static void metrics_refresh(void *arg)
 {
     cc_runtime_t *rt = arg;
     cc_metric_set(rt->m_bus_depth, (double)cc_bus_depth(rt->bus));
+    for (size_t i = 0; i < rt->n_sinks; i++) {
+        cc_instance_t *s = &rt->sinks[i];
+        uint64_t acked = atomic_load(&s->n_acked), given_up = atomic_load(&s->n_given_up);
+        double ok = (double)(acked > given_up ? acked - given_up : 0);
+        /* The two tallies are read apart: never let the counter go down. */
+        if (ok > s->ok_shown) {
+            s->ok_shown = ok;
+            cc_metric_set(s->m_ok, ok);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ */

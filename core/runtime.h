@@ -52,6 +52,10 @@ struct cc_instance {
     cc_bus_consumer_t *consumer;
     cc_event_t **polled, **matched, **skipped;
     cc_metric_t *m_ok, *m_failed, *m_dropped, *m_retried;
+    /* ok = acknowledged - given up (a dead-lettered event is acknowledged
+     * too, to leave the bus), computed when /metrics is rendered. */
+    _Atomic uint64_t n_acked, n_given_up;
+    double ok_shown;                      /* main thread: never goes down */
     pthread_mutex_t run_lock;             /* stop handshake with the sink thread */
     pthread_cond_t run_cond;
     int stopped;

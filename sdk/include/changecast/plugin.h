@@ -237,7 +237,9 @@ struct cc_host {
      * long as they are in the order they were delivered. */
     void (*ack_batch)(cc_instance_t *self, const cc_batch_t *batch);
     /* Sinks: counts outcomes for changecast_sink_events_total: RETRIED once
-     * per event per extra attempt. Any thread. */
+     * per event per extra attempt; FAILED for an event given up on (dead-
+     * lettered), which is still acknowledged so that it leaves the bus: it
+     * then counts as failed, not ok. Any thread. */
     void (*count)(cc_instance_t *self, cc_sink_result_t result, uint64_t n);
     /* Sinks: reports delivery health for /healthz: RETRYING while a
      * destination answers with errors and events are being retried, DOWN
