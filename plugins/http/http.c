@@ -224,17 +224,18 @@ static int http_dl_append(http_sink_t *hs, const char *p, size_t n)
 static bool http_dead_letter_write(http_sink_t *hs, http_key_t *key)
 {
     cc_event_t *ev = key->head->ev;
+    const char *reason = key->reason ? key->reason : "out of memory keeping the reason";
     size_t len;
     const char *json = hs->host->event_json(ev, &len);
     if (hs->dl_fd < 0) {
         hs->host->log(hs->self, CC_LOG_ERROR, "giving up on event %s%s%s: %s",
                       hs->host->event_id(ev), key->recipient ? " for " : "",
-                      key->recipient ? key->recipient : "", key->reason);
+                      key->recipient ? key->recipient : "", reason);
         http_head_failed(hs, key);
         return true;
     }
     int err = http_dead_letter_line(&hs->dl_line, json, len, key->recipient, key->status,
-                                    key->reason, key->attempts) != 0 ? ENOMEM
+                                    reason, key->attempts) != 0 ? ENOMEM
               : http_dl_append(hs, hs->dl_line.data, hs->dl_line.len);
     if (err != 0) {
         hs->host->log(hs->self, CC_LOG_ERROR,
@@ -245,7 +246,7 @@ static bool http_dead_letter_write(http_sink_t *hs, http_key_t *key)
     }
     hs->host->log(hs->self, CC_LOG_WARN, "dead-lettered event %s%s%s: %s",
                   hs->host->event_id(ev), key->recipient ? " for " : "",
-                  key->recipient ? key->recipient : "", key->reason);
+                  key->recipient ? key->recipient : "", reason);
     http_head_failed(hs, key);
     return true;
 }
@@ -257,11 +258,10 @@ static void http_dead_letter(http_sink_t *hs, http_key_t *key, long status, cons
     key->reason = strdup(reason);
     key->status = status;
     key->dead = true;
-    if (key->reason == NULL || !http_dead_letter_write(hs, key)) {
-        if (key->reason == NULL)
-            hs->host->log(hs->self, CC_LOG_ERROR, "out of memory writing a dead letter");
+    if (!http_dead_letter_write(hs, key)) {
         if (http_key_wait(hs, key, HTTP_DEAD_LETTER_RETRY_MS) != 0) {
-            http_queue_ready(&hs->queue, key);   /* no timer: send it again instead */
+            key->dead = false;   /* no timer (out of memory): send it again instead */
+            http_queue_ready(&hs->queue, key);
             return;
         }
         hs->n_dl_waiting++;
@@ -278,11 +278,13 @@ static void http_key_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (key->dead) {
         hs->n_dl_waiting--;
-        if (key->reason == NULL || !http_dead_letter_write(hs, key)) {
-            if (http_key_wait(hs, key, HTTP_DEAD_LETTER_RETRY_MS) == 0)
+        if (!http_dead_letter_write(hs, key)) {
+            if (http_key_wait(hs, key, HTTP_DEAD_LETTER_RETRY_MS) == 0) {
                 hs->n_dl_waiting++;
-            else
+            } else {
+                key->dead = false;
                 http_queue_ready(&hs->queue, key);
+            }
         }
     } else {
         hs->n_waiting--;
