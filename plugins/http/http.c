@@ -76,7 +76,7 @@ struct http_sink {
     http_queue_t queue;
     http_req_t *reqs;            /* owned, `concurrency` slots */
     unsigned in_flight;
-    size_t n_waiting;            /* keys waiting for a retry timer */
+    size_t n_retrying;           /* keys whose head failed and is being retried */
     size_t n_dl_waiting;         /* keys whose dead-letter write failed */
     uint32_t rng;
 
@@ -133,9 +133,11 @@ static void http_status_update(http_sink_t *hs)
     cc_sink_status_t s = CC_SINK_OK;
     if (hs->conn_down || hs->n_dl_waiting > 0)
         s = CC_SINK_DOWN;
-    else if (hs->n_waiting > 0)
+    else if (hs->n_retrying > 0)
         s = CC_SINK_RETRYING;
     if (s != hs->status) {
+        if (s == CC_SINK_OK)
+            hs->host->log(hs->self, CC_LOG_INFO, "delivering to %s again", hs->url);
         hs->status = s;
         hs->host->sink_status(hs->self, s);
     }
@@ -183,10 +185,18 @@ static int http_key_wait(http_sink_t *hs, http_key_t *key, uint64_t ms)
 /* ------------------------------------------------------------------ */
 /* Giving up: the dead letter                                           */
 
+/* Drops the head of `key` (delivered or given up); returns its event. */
+static cc_event_t *http_head_pop(http_sink_t *hs, http_key_t *key)
+{
+    if (key->retrying)
+        hs->n_retrying--;
+    return http_queue_pop(&hs->queue, key);
+}
+
 /* Acknowledges the head of `key` as given up and moves on. */
 static void http_head_failed(http_sink_t *hs, http_key_t *key)
 {
-    cc_event_t *ev = http_queue_pop(&hs->queue, key);
+    cc_event_t *ev = http_head_pop(hs, key);
     hs->host->count(hs->self, CC_RESULT_FAILED, 1);
     hs->host->ack(hs->self, ev);
 }
@@ -287,7 +297,6 @@ static void http_key_timer_cb(evutil_socket_t fd, short what, void *arg)
             }
         }
     } else {
-        hs->n_waiting--;
         http_queue_ready(&hs->queue, key);
     }
     http_status_update(hs);
@@ -501,16 +510,19 @@ static void http_retry(http_sink_t *hs, http_key_t *key, long status, const char
                                   http_rand(hs));
     if (retry_after_ms >= 0 && (uint64_t)retry_after_ms > ms)
         ms = (uint64_t)retry_after_ms;
-    hs->host->log(hs->self, CC_LOG_DEBUG, "event %s%s%s: %s; retry %u in %llu ms",
+    /* The first failure of an outage is a warning; the rest are details. */
+    hs->host->log(hs->self, hs->status == CC_SINK_OK ? CC_LOG_WARN : CC_LOG_DEBUG,
+                  "event %s%s%s: %s; retry %u in %llu ms",
                   hs->host->event_id(key->head->ev), key->recipient ? " for " : "",
                   key->recipient ? key->recipient : "", reason, key->attempts,
                   (unsigned long long)ms);
     hs->host->count(hs->self, CC_RESULT_RETRIED, 1);
-    if (http_key_wait(hs, key, ms) != 0) {
-        http_queue_ready(&hs->queue, key);   /* no timer: retry at once */
-        return;
+    if (!key->retrying) {
+        key->retrying = true;   /* until its head is delivered or given up */
+        hs->n_retrying++;
     }
-    hs->n_waiting++;
+    if (http_key_wait(hs, key, ms) != 0)
+        http_queue_ready(&hs->queue, key);   /* no timer: retry at once */
 }
 
 static void http_transport_reason(char *out, size_t cap, const http_sink_t *hs,
@@ -573,7 +585,7 @@ static void http_done_cb(void *arg, CURL *easy, CURLcode rc)
 
     switch (http_verdict(transport, status)) {
     case HTTP_VERDICT_OK: {
-        cc_event_t *ev = http_queue_pop(&hs->queue, key);
+        cc_event_t *ev = http_head_pop(hs, key);
         hs->host->ack(hs->self, ev);
         break;
     }

@@ -134,6 +134,7 @@ typedef struct http_key {
     long status;                 /* last HTTP status, -1 = none              */
     char *reason;                /* owned: why it is being dead-lettered     */
     bool dead;                   /* its dead-letter line awaits writing      */
+    bool retrying;               /* it failed at least once, still pending   */
     void *timer;                 /* owned by the queue's user (key_free_cb)  */
     void *owner;                 /* the queue's owner, for timer callbacks   */
 } http_key_t;

@@ -184,6 +184,7 @@ void *http_queue_pop(http_queue_t *q, http_key_t *key)
     key->attempts = 0;
     key->status = -1;
     key->dead = false;
+    key->retrying = false;
     free(key->reason);
     key->reason = NULL;
     if (key->head) {
