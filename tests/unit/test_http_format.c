@@ -209,9 +209,11 @@ static void queue_keeps_recipient_order_and_rotates_recipients(void **s)
     assert_ptr_equal(http_queue_take(&q), ka);
     assert_ptr_equal(ka->head->ev, &ev[0]);
     ka->attempts = 3;
+    ka->retrying = true;
     ka->reason = strdup("x");
     assert_ptr_equal(http_queue_pop(&q, ka), &ev[0]);
     assert_int_equal(ka->attempts, 0);   /* per-event fields reset */
+    assert_false(ka->retrying);
     assert_null(ka->reason);
     assert_ptr_equal(http_queue_take(&q), ka);
     assert_ptr_equal(http_queue_pop(&q, ka), &ev[1]);
