@@ -29,6 +29,11 @@ static const char *host_instance_name(cc_instance_t *self)
     return self->entry->name;
 }
 
+static const char *host_instance_place(cc_instance_t *self)
+{
+    return self->entry->place;
+}
+
 static json_t *cfg(cc_instance_t *self, const char *path)
 {
     json_t *v = cc_json_path(self->entry->config, path);
@@ -249,4 +254,5 @@ const cc_host_t cc_host_api = {
     .metric_add = cc_metric_add,
     .metric_set = cc_metric_set,
     .emit_batch = cc_emit_batch,
+    .instance_place = host_instance_place,
 };

@@ -56,6 +56,8 @@ struct http_sink {
     cc_instance_t *self;
     const cc_host_t *host;
     const char *name;            /* borrowed: instance name */
+    const char *place;           /* "sinks[1]": for config messages */
+    char place_buf[96];          /* place when the host predates instance_place */
     /* Config (strings borrowed from the host until destroy). */
     const char *url;
     long timeout_ms;
@@ -792,22 +794,22 @@ static int http_config_headers(http_sink_t *hs)
     const char *name;
     json_t *v;
     if (obj != NULL && !json_is_object(obj)) {
-        hs->host->log(hs->self, CC_LOG_ERROR, "sinks[%s].config.headers: expected an object",
-                      hs->name);
+        hs->host->log(hs->self, CC_LOG_ERROR, "%s.config.headers: expected an object",
+                      hs->place);
         return CC_ECONFIG;
     }
     if (obj != NULL) {
         json_object_foreach((json_t *)(uintptr_t)obj, name, v) {
             if (!http_token_ok(name)) {
                 hs->host->log(hs->self, CC_LOG_ERROR,
-                              "sinks[%s].config.headers: \"%s\" is not a valid header name",
-                              hs->name, name);
+                              "%s.config.headers: \"%s\" is not a valid header name",
+                              hs->place, name);
                 return CC_ECONFIG;
             }
             if (!json_is_string(v) || strpbrk(json_string_value(v), "\r\n") != NULL) {
                 hs->host->log(hs->self, CC_LOG_ERROR,
-                              "sinks[%s].config.headers.%s: expected a string on one line",
-                              hs->name, name);
+                              "%s.config.headers.%s: expected a string on one line",
+                              hs->place, name);
                 return CC_ECONFIG;
             }
             own_type |= strcasecmp(name, "Content-Type") == 0;
@@ -832,8 +834,8 @@ static int http_config(http_sink_t *hs)
     if (hs->url == NULL || (strncasecmp(hs->url, "http://", 7) != 0 &&
                             strncasecmp(hs->url, "https://", 8) != 0) ||
         strpbrk(hs->url, " \r\n\t") != NULL) {
-        host->log(self, CC_LOG_ERROR, "sinks[%s].config.url: expected an http:// or https:// URL",
-                  hs->name);
+        host->log(self, CC_LOG_ERROR, "%s.config.url: expected an http:// or https:// URL",
+                  hs->place);
         return CC_ECONFIG;
     }
     hs->timeout_ms = (long)host->config_int(self, "timeout_ms", 5000);
@@ -850,8 +852,8 @@ static int http_config(http_sink_t *hs)
             return rc;
         if (rc != 0) {
             host->log(self, CC_LOG_ERROR,
-                      "sinks[%s].config.secret: expected a non-empty secret (a whsec_ prefix "
-                      "must be followed by base64)", hs->name);
+                      "%s.config.secret: expected a non-empty secret (a whsec_ prefix "
+                      "must be followed by base64)", hs->place);
             return CC_ECONFIG;
         }
     }
@@ -864,8 +866,8 @@ static int http_config(http_sink_t *hs)
         if (hs->dl_fd < 0) {
             int err = errno;
             host->log(self, CC_LOG_ERROR,
-                      "sinks[%s].config.dead_letter: cannot open %s for appending: %s",
-                      hs->name, hs->dead_letter, strerror(err));
+                      "%s.config.dead_letter: cannot open %s for appending: %s",
+                      hs->place, hs->dead_letter, strerror(err));
             return err == ENOENT ? CC_ENOENT : CC_EIO;
         }
     }
@@ -901,6 +903,13 @@ static int http_init(cc_instance_t *self, const cc_host_t *host, void **state)
     hs->self = self;
     hs->host = host;
     hs->name = host->instance_name(self);
+    /* "sinks[1]", as the core writes places; older hosts: "sinks[<name>]". */
+    if (CC_HOST_HAS(host, instance_place)) {
+        hs->place = host->instance_place(self);
+    } else {
+        snprintf(hs->place_buf, sizeof hs->place_buf, "sinks[%s]", hs->name);
+        hs->place = hs->place_buf;
+    }
     hs->dl_fd = -1;
     hs->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)(uintptr_t)hs;
     if (hs->rng == 0)

@@ -34,7 +34,7 @@
 /* ABI history:
  *   1.0  descriptor up to `destroy`; host up to `fatal`.
  *   1.1  descriptor gains `reopen` (SIGHUP) and `flags`; host gains `metric_*`
- *        and `emit_batch`; cc_change_t gains `origin`.
+ *        `emit_batch` and `instance_place`; cc_change_t gains `origin`.
  */
 #define CC_ABI_MAJOR 1
 #define CC_ABI_MINOR 1
@@ -284,6 +284,11 @@ struct cc_host {
      * is how many changes were taken, in order; the rest were not).
      * Call from the source's own thread. */
     int (*emit_batch)(cc_instance_t *self, const cc_change_t *changes, size_t n, size_t *done);
+
+    /* The instance's place in the manifest ("sinks[1]"), so a plugin's own
+     * config errors read like the core's: "sinks[1].config.url: …".
+     * Borrowed, valid until destroy. Any thread. */
+    const char *(*instance_place)(cc_instance_t *self);
 };
 
 #define CC_HOST_HAS(host, member)                                            \
