@@ -495,7 +495,9 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < rt->n_sources; i++)
         if (atomic_load(&rt->sources[i].status) != CC_SOURCE_FINISHED)
             return;
-    cc_log_info("every source finished; stopping once sinks have drained");
+    /* Nobody asked to hurry: wait for lossless sinks without shutdown_ms
+     * (a signal then starts the bounded drain). */
+    rt->finishing = 1;
     cc_runtime_request_stop(rt, 0);
 }
 
@@ -523,14 +525,20 @@ static void shutdown_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     cc_runtime_t *rt = arg;
-    cc_log_info("stopping: sources first, then draining lossless sinks (up to %lld ms)",
-                (long long)rt->manifest->shutdown_ms);
+    if (rt->finishing && atomic_load(&rt->exit_code) == 0)
+        cc_log_info("every source finished; stopping once lossless sinks have delivered "
+                    "everything (SIGTERM to wait at most shutdown_ms)");
+    else
+        cc_log_info("stopping: sources first, then draining lossless sinks (up to %lld ms)",
+                    (long long)rt->manifest->shutdown_ms);
     /* Closing first releases a source waiting for room on the bus. */
     cc_bus_close(rt->bus);
     for (size_t i = 0; i < rt->n_sources; i++)
         if (rt->sources[i].inited)
             rt->sources[i].plugin->desc.stop(rt->sources[i].state);
-    rt->drain_deadline_ns = cc_now_ns() + (uint64_t)rt->manifest->shutdown_ms * 1000000ull;
+    rt->drain_deadline_ns = rt->finishing && atomic_load(&rt->exit_code) == 0
+                                ? UINT64_MAX
+                                : cc_now_ns() + (uint64_t)rt->manifest->shutdown_ms * 1000000ull;
     struct timeval tv = {0, 10000};
     event_add(rt->drain_timer, &tv);
     drain_check_cb(-1, 0, rt);
@@ -551,6 +559,13 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (atomic_load(&rt->stopping)) {
+        if (rt->drain_deadline_ns == UINT64_MAX) {
+            /* Finishing without a deadline: now bound it. */
+            cc_log_info("%s received: waiting at most %lld ms more for sinks",
+                        sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)rt->manifest->shutdown_ms);
+            rt->drain_deadline_ns = cc_now_ns() + (uint64_t)rt->manifest->shutdown_ms * 1000000ull;
+            return;
+        }
         cc_log_warn("second %s: stopping now without waiting for sinks",
                     sig == SIGINT ? "SIGINT" : "SIGTERM");
         rt->drain_deadline_ns = 0;

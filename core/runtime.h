@@ -77,7 +77,8 @@ struct cc_runtime {
         *finish_ev;
     _Atomic int exit_code;
     _Atomic int stopping;
-    uint64_t drain_deadline_ns;
+    uint64_t drain_deadline_ns;           /* UINT64_MAX: none (every source finished) */
+    int finishing;                        /* main thread: stop came from the sources */
     cc_metric_t *m_bus_depth, *m_bus_cap, *m_state_errors;
 };
 

@@ -95,9 +95,7 @@ def hook_manifest(tmp_path, plugin_dir, url, on_eof="finish", name="m.json", sou
     cfg = {"url": url, "timeout_ms": 2000, "max_retries": 3, "concurrency": 4,
            "dead_letter": "failed.jsonl", "backoff_ms": 50, "max_backoff_ms": 1000}
     cfg.update(config)
-    # on_eof finish exits once the sinks drained, but that drain is bounded
-    # by shutdown_ms (10 s by default): long enough for none of these runs.
-    top = {"shutdown_ms": 300_000}
+    top = {}
     top.update(extra or {})
     return write_manifest(tmp_path / name, plugin_dir,
                           [{"name": "replay", "plugin": "jsonl", "config": src}],
@@ -387,6 +385,40 @@ def test_receiver_down_then_up(tmp_path, plugin_dir, daemon, receiver, gen):
     assert dead_letters(tmp_path) == []
     poll(lambda: sink_health(d) == "ok", 30, "/healthz sinks.hook ok")
     assert d.stop() == 0, d.stderr()[-4000:]
+
+
+def test_finished_replay_waits_for_sinks_past_shutdown_ms(tmp_path, plugin_dir, daemon,
+                                                          receiver, gen):
+    """When every source has finished, the daemon waits for lossless sinks
+    however long it takes (shutdown_ms bounds a SIGTERM, not a finish): with
+    the receiver down it keeps running well past shutdown_ms; once the
+    receiver is up everything is delivered and the daemon exits 0 by itself.
+    A SIGTERM while it waits bounds the wait to shutdown_ms."""
+    n = 20
+    write_events(tmp_path, gen, n)
+    port = free_port()
+    r = receiver({"default": {"status": 200}}, start=False)
+    d = daemon(hook_manifest(tmp_path, plugin_dir, "http://127.0.0.1:%d/hook" % port,
+                             max_retries=1000, backoff_ms=50, max_backoff_ms=200,
+                             extra={"shutdown_ms": 300}))
+    d.wait_log(r"every source finished; stopping once lossless sinks have delivered")
+    poll(lambda: sink_counts(d).get("retried", 0) >= 10, 60, "retries past shutdown_ms")
+    assert d.running(), d.stderr()[-3000:]
+    r.start(port)
+    assert d.wait() == 0, d.stderr()[-3000:]
+    got = [q["id"] for q in delivered(logged(r, all_delivered(gen.token(k) for k in range(n))))]
+    assert sorted(set(got)) == sorted(gen.token(k) for k in range(n))
+
+    # Again with the receiver down for good: SIGTERM bounds the wait.
+    d2 = daemon(hook_manifest(tmp_path, plugin_dir, "http://127.0.0.1:%d/hook" % free_port(),
+                              name="m2.json", max_retries=1000, backoff_ms=50,
+                              max_backoff_ms=200, extra={"shutdown_ms": 300,
+                                                         "state": {"path": "s2.state"}}))
+    d2.wait_log(r"every source finished; stopping once lossless sinks have delivered")
+    d2.signal(signal.SIGTERM)
+    d2.wait_log(r"SIGTERM received: waiting at most 300 ms more for sinks")
+    assert d2.wait(30) == 0, d2.stderr()[-3000:]
+    assert "shutdown_ms passed with" in d2.stderr()
 
 
 def test_slow_receiver_timeouts_retried(tmp_path, plugin_dir, daemon, receiver, gen):
