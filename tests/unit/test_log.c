@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <jansson.h>
 
 #include "core/log.h"
@@ -40,23 +42,6 @@ static int teardown(void **vs)
     unlink(g_rotated);
     rmdir(g_dir);
     return 0;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    char *buf;
-    long n;
-
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    return buf;
 }
 
 /* Checks that `ts` starts with an RFC 3339 UTC time with milliseconds, close
@@ -114,7 +99,7 @@ static void text_record_is_one_logfmt_line(void **vs)
     cc_log(CC_LOG_INFO, "core", "replay", "loaded %d plugins", 3);
     cc_log_warn("no name here");
     cc_log(CC_LOG_ERROR, "websocket", "live-feed", "bind failed");
-    all = slurp(g_path);
+    all = test_read_file(g_path);
 
     line = strtok(all, "\n");
     {
@@ -148,7 +133,7 @@ static void json_record_is_one_valid_object(void **vs)
     assert_int_equal(cc_log_setup(CC_LOG_DEBUG, 1, g_path), 0);
     cc_log(CC_LOG_INFO, "core", "replay", "loaded %d plugins", 3);
     cc_log(CC_LOG_DEBUG, "redis", NULL, "ping");
-    all = slurp(g_path);
+    all = test_read_file(g_path);
 
     line = strtok(all, "\n");
     s = strip_json_ts(line);
@@ -178,7 +163,7 @@ static void special_characters_are_escaped_in_text(void **vs)
     (void)vs;
     assert_int_equal(cc_log_setup(CC_LOG_INFO, 0, g_path), 0);
     cc_log(CC_LOG_INFO, "my plugin", "a=b", "%s", NASTY);
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     /* Exactly one line. */
     assert_non_null(strchr(all, '\n'));
     assert_int_equal(strchr(all, '\n') - all, (long)strlen(all) - 1);
@@ -200,7 +185,7 @@ static void special_characters_are_escaped_in_json(void **vs)
     (void)vs;
     assert_int_equal(cc_log_setup(CC_LOG_INFO, 1, g_path), 0);
     cc_log(CC_LOG_INFO, "core", "q\"n", "%s", NASTY);
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     assert_int_equal(strchr(all, '\n') - all, (long)strlen(all) - 1);
     j = json_loads(all, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL)
@@ -226,7 +211,7 @@ static void records_below_the_threshold_are_dropped(void **vs)
     assert_int_equal(cc_log_setup(CC_LOG_ERROR, 0, g_path), 0);
     cc_log_warn("warn-2");
     cc_log_error("error-2");
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     assert_null(strstr(all, "debug-1"));
     assert_null(strstr(all, "info-1"));
     assert_non_null(strstr(all, "msg=\"warn-1\""));
@@ -248,8 +233,8 @@ static void reopen_after_rename_starts_a_new_file(void **vs)
     assert_int_equal(cc_log_reopen(), 0);
     cc_log_info("after rotation");
 
-    old = slurp(g_rotated);
-    cur = slurp(g_path);
+    old = test_read_file(g_rotated);
+    cur = test_read_file(g_path);
     assert_non_null(strstr(old, "before rotation"));
     assert_non_null(strstr(old, "still old file"));
     assert_null(strstr(old, "after rotation"));
@@ -271,7 +256,7 @@ static void file_is_appended_not_truncated(void **vs)
     fclose(fp);
     assert_int_equal(cc_log_setup(CC_LOG_INFO, 0, g_path), 0);
     cc_log_info("this run");
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     assert_memory_equal(all, "earlier run\nts=", 15);
     free(all);
 }
@@ -285,7 +270,7 @@ static void unopenable_file_is_eio_and_keeps_the_output(void **vs)
     snprintf(bad, sizeof(bad), "%s/missing/x.log", g_dir);
     assert_int_equal(cc_log_setup(CC_LOG_INFO, 0, bad), CC_EIO);
     cc_log_info("still here");
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     assert_non_null(strstr(all, "level=error plugin=core msg=\"cannot open log file "));
     assert_non_null(strstr(all, "No such file or directory"));
     assert_non_null(strstr(all, "msg=\"still here\""));
@@ -309,7 +294,7 @@ static void default_output_is_stderr(void **vs)
     assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
     close(saved);
 
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     all[strlen(all) - 1] = '\0';
     s = strip_text_ts(all);
     assert_string_equal(s, "ts=TS level=info plugin=core msg=\"to stderr\"");
@@ -331,7 +316,7 @@ static void long_messages_are_kept_whole(void **vs)
     big[5000] = '"';     /* escapes grow the line past any fixed buffer */
     assert_int_equal(cc_log_setup(CC_LOG_INFO, 1, g_path), 0);
     cc_log(CC_LOG_INFO, "core", NULL, "%s", big);
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     j = json_loads(all, 0, &jerr);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "msg")), big);
@@ -371,7 +356,7 @@ static void concurrent_records_never_interleave(void **vs)
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
 
-    all = slurp(g_path);
+    all = test_read_file(g_path);
     for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_error_t jerr;
         json_t *j = json_loads(line, 0, &jerr);

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "core/state.h"
 #include "changecast/error.h"
 
@@ -58,23 +60,6 @@ static void write_text(const char *path, const char *text)
     assert_non_null(fp);
     fputs(text, fp);
     assert_int_equal(fclose(fp), 0);
-}
-
-static char *read_text(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    char *buf;
-    long n;
-
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    return buf;
 }
 
 static void missing_file_opens_as_empty_state(void **vs)
@@ -133,7 +118,7 @@ static void file_has_the_documented_shape(void **vs)
     assert_int_equal(cc_state_flush(st, err, sizeof(err)), 0);
     cc_state_free(st);
 
-    text = read_text(f->path);
+    text = test_read_file(f->path);
     assert_string_equal(text,
         "{\n"
         "  \"sources\": {\n"
@@ -220,7 +205,7 @@ static void wrong_types_are_errors_naming_the_key(void **vs)
 static int crash_before_rename(const char *tmp_path)
 {
     /* The new file is complete and synced at this point. */
-    char *text = read_text(tmp_path);
+    char *text = test_read_file(tmp_path);
     int ok = strstr(text, "\"new-a\"") != NULL;
 
     free(text);
@@ -247,7 +232,7 @@ static void crash_between_write_and_rename_keeps_the_old_file(void **vs)
 
     /* The temporary file is left, complete, as a crash would leave it. */
     {
-        char *tmp = read_text(f->tmp);
+        char *tmp = test_read_file(f->tmp);
         assert_non_null(strstr(tmp, "\"position\": \"new-a\""));
         free(tmp);
     }
