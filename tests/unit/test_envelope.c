@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "changecast/error.h"
 #include "core/buf.h"
 #include "core/ejson.h"
@@ -949,33 +951,12 @@ static void control_chars_and_invalid_utf8_are_escaped_everywhere(void **state)
     bson_destroy(&doc);
 }
 
-/* {"a":{"a":...}} nested `levels` deep as raw BSON (see test_ejson.c). */
-static uint8_t *nested_bson(int levels, uint32_t *len_out)
-{
-    uint32_t len = 8 * (uint32_t)(levels - 1) + 5;
-    uint8_t *p = calloc(len, 1);
-    assert_non_null(p);
-    for (int k = 0; k < levels; k++) {
-        uint8_t *lv = p + 7 * k;
-        uint32_t l = len - 8 * (uint32_t)k;
-        lv[0] = (uint8_t)(l & 0xFF);
-        lv[1] = (uint8_t)(l >> 8 & 0xFF);
-        lv[2] = (uint8_t)(l >> 16 & 0xFF);
-        lv[3] = (uint8_t)(l >> 24);
-        if (k + 1 < levels) {
-            lv[4] = 0x03;
-            lv[5] = 'a';
-        }
-    }
-    *len_out = len;
-    return p;
-}
 
 /* A change whose fullDocument (or recipient value) is nested `levels` deep. */
 static void deep_change(bson_t *doc, int levels, const char *member)
 {
     uint32_t len;
-    uint8_t *raw = nested_bson(levels, &len);
+    uint8_t *raw = nested_bson(levels, 0, &len);
     bson_t deep;
     assert_true(bson_init_static(&deep, raw, len));
     bson_init(doc);
