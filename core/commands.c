@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cc_config.h"
 #include "core/commands.h"
@@ -74,6 +75,19 @@ static int load_manifest(const char *path, cc_manifest_t **m)
     return 0;
 }
 
+/* A listener sink holds one descriptor per client (10k+ for websocket), and
+ * the usual soft limit is 1024: take what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            cc_log_warn("could not raise the open-file limit from %llu to %llu",
+                        (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+    }
+}
+
 static int cmd_run(int argc, char **argv)
 {
     cmd_opts_t o = {0};
@@ -87,6 +101,7 @@ static int cmd_run(int argc, char **argv)
                                                                            : m->log_level;
     /* On failure cc_log_setup has said why and logs to stderr. */
     (void)cc_log_setup(level, m->log_json, m->log_path);
+    raise_fd_limit();
     cc_runtime_t rt;
     if (cc_runtime_prepare(&rt, m, 0) != 0) {
         cc_runtime_free(&rt);

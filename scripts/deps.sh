@@ -8,7 +8,7 @@ build_pkgs=(gcc pkg-config meson ninja-build
     libmongoc-dev libbson-dev libjansson-dev libevent-dev libcmocka-dev
     libhiredis-dev libcurl4-openssl-dev libjwt-dev libssl-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest python3-pymongo
-    python3-websockets python3-redis)
+    python3-websockets python3-redis chromium)
 bench_pkgs=(nginx wrk)
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
@@ -19,6 +19,9 @@ case "${1:-test}" in
 esac
 
 missing=()
+# Node.js and npm run the Node clients (tests/node); machines of this kind
+# carry a newer Node than Debian's, so Debian's is installed only when none is.
+if [ "${1:-test}" != build ] && ! command -v npm >/dev/null; then want+=(nodejs npm); fi
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 scripts/deps.sh test
+# The Node clients (ws, the MongoDB Node driver), pinned by package-lock.json.
+npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 
 # Debian's python3, not whatever python3 is first on PATH.
 export PYTHON=/usr/bin/python3
@@ -40,9 +42,12 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 echo "== libFuzzer targets"
 CC=clang setup build-fuzz -Dfuzz=true -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false
-meson compile -C build-fuzz tests/fuzz/fuzz_event tests/fuzz/fuzz_manifest
+# Every folder tests/fuzz/corpus/NAME is the seed corpus of target fuzz_NAME.
+targets=()
+for d in tests/fuzz/corpus/*/; do targets+=("fuzz_$(basename "$d")"); done
+meson compile -C build-fuzz "${targets[@]/#/tests/fuzz/}"
 secs=${FUZZ_SECONDS:-30}
-for target in fuzz_event fuzz_manifest; do
+for target in "${targets[@]}"; do
     corpus=$(mktemp -d)
     cp -r "$root/tests/fuzz/corpus/${target#fuzz_}/." "$corpus/"
     echo "-- $target for ${secs}s"
