@@ -15,8 +15,8 @@ from bson.binary import Binary
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 
-from peer_query import (PeerError, apply_update, check_replacement, copy_doc, equal,
-                        evaluate, get_path, id_key, is_update_doc, match, project,
+from peer_query import (PeerError, apply_update, check_replacement, copy_doc, diff_docs,
+                        equal, evaluate, get_path, id_key, is_update_doc, match, project,
                         sort_docs, truthy, upsert_seed, MISSING)
 from peer_streams import ChangeStream, check_pipeline, _stage
 
@@ -78,7 +78,8 @@ class Commands:
         self.store = server.store
         self.cursors = {}
         self.next_cursor = random.randint(1 << 40, 1 << 50)
-        self.fail = None            # {"mode": ..., "data": ..., "left": n or None}
+        self.fail = None            # failCommand: {"data": ..., "left": n or None}
+        self.fail_getmore = None    # failGetMoreAfterCursorCheckout: the same
         self.handlers = {}
         for name in dir(self):
             if name.startswith("cmd_"):
@@ -101,9 +102,11 @@ class Commands:
                 return None
             if "errorCode" in data:
                 code = int(data["errorCode"])
+                # failCommand labels errors only as told (like mongod), but a
+                # retryable write still gets RetryableWriteError.
                 labels = data.get("errorLabels")
                 if labels is None:
-                    labels = self.labels_for(name, cmd, code)
+                    labels = self.labels_for(name, cmd, code) if name != "getMore" else []
                 reply = {"ok": 0.0, "errmsg": "Failing command via 'failCommand' failpoint",
                          "code": code, "codeName": CODE_NAMES.get(code, "Location%d" % code)}
                 if labels:
@@ -111,6 +114,8 @@ class Commands:
                 return self.stamp(reply)
         handler = self.handlers.get(name)
         try:
+            if name == "getMore" and self.fail_getmore is not None:
+                self.getmore_fail_point()
             if handler is None:
                 raise PeerError(59, "CommandNotFound", "no such command: '%s'" % name)
             reply = handler(cmd, db, conn)
@@ -127,7 +132,20 @@ class Commands:
             reply["writeConcernError"] = fp["data"]["writeConcernError"]
         return self.stamp(reply)
 
+    def getmore_fail_point(self):
+        """failGetMoreAfterCursorCheckout: the getMore fails as a real error would."""
+        fp = self.fail_getmore
+        if fp["left"] is not None:
+            fp["left"] -= 1
+            if fp["left"] <= 0:
+                self.fail_getmore = None
+        code = int(fp["data"].get("errorCode", 8))
+        raise PeerError(code, CODE_NAMES.get(code, "Location%d" % code),
+                        "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint")
+
     def labels_for(self, name, cmd, code):
+        if code in (280, 286) and name in ("getMore", "aggregate"):
+            return ["NonResumableChangeStreamError"]
         if name == "getMore" and code in RESUMABLE:
             cur = self.cursors.get(cmd.get("getMore"))
             if cur is None or isinstance(cur, ChangeStream):
@@ -261,24 +279,27 @@ class Commands:
             raise PeerError(13, "Unauthorized",
                             "configureFailPoint may only be run against the admin database.")
         name = cmd["configureFailPoint"]
-        if name != "failCommand":
-            raise PeerError(2, "BadValue", "mongo_peer: unknown fail point: %r" % name)
+        if name not in ("failCommand", "failGetMoreAfterCursorCheckout"):
+            raise PeerError(2, "BadValue", "mongo_peer: unknown fail point: %r "
+                            "(failCommand and failGetMoreAfterCursorCheckout are known)" % name)
+        attr = "fail" if name == "failCommand" else "fail_getmore"
         mode = cmd.get("mode")
-        old = self.fail
+        data = cmd.get("data", {})
+        old = getattr(self, attr)
         count = old["left"] if old is not None and old["left"] is not None else 0
         if mode == "off":
-            self.fail = None
+            new = None
         elif mode == "alwaysOn":
-            self.fail = {"data": cmd.get("data", {}), "left": None}
+            new = {"data": data, "left": None}
         elif isinstance(mode, dict) and "times" in mode:
             n = int(mode["times"])
-            self.fail = {"data": cmd.get("data", {}), "left": n} if n > 0 else None
+            new = {"data": data, "left": n} if n > 0 else None
         else:
             raise PeerError(2, "BadValue", "mongo_peer: unsupported fail point mode %r "
                             "(use 'off', 'alwaysOn' or {times: n})" % (mode,))
-        if self.fail is not None and not isinstance(self.fail["data"].get("failCommands"), list):
-            self.fail = old
+        if new is not None and attr == "fail" and not isinstance(data.get("failCommands"), list):
             raise PeerError(2, "BadValue", "failCommand needs data.failCommands, an array")
+        setattr(self, attr, new)
         return {"count": count}
 
     def cmd_peerTruncateHistory(self, cmd, db, conn):
@@ -550,7 +571,7 @@ class Commands:
             e.full = new
         elif op == "update":
             e.upd = {"updatedFields": dict(res[0]), "removedFields": list(res[1]),
-                     "truncatedArrays": []}
+                     "truncatedArrays": list(res[2])}
         if c.pre_images:
             e.images = True
             e.pre = old
@@ -570,13 +591,11 @@ class Commands:
                 new = _stage(st, new)
             if "_id" in old:
                 new = dict([("_id", old["_id"])] + [(k, v) for k, v in new.items() if k != "_id"])
-            updated = {k: v for k, v in new.items() if k not in old or not equal(old[k], v)}
-            removed = [k for k in old if k not in new]
-            return new, "update", (updated, removed)
+            return new, "update", diff_docs(old, new)
         if is_update_doc(mod):
             new = copy_doc(old)
             r = apply_update(new, mod, inserting)
-            return new, "update", (r.updated, r.removed)
+            return new, "update", (r.updated, r.removed, [])
         check_replacement(mod)
         if "_id" in mod and "_id" in old and not equal(mod["_id"], old["_id"]):
             raise PeerError(66, "ImmutableField",
@@ -748,7 +767,8 @@ class Commands:
             raise PeerError(48, "NamespaceExists", "Collection %s.%s already exists." % (db, name))
         c = self.store.coll(db, name, create=True)
         c.options = self._options(cmd, "create")
-        self.store.append("create", db, name)
+        e = self.store.append("create", db, name)
+        e.desc = {"idIndex": c.indexes[0]}
         self.store.notify()
         return {}
 
@@ -771,15 +791,15 @@ class Commands:
         c = colls.pop(name, None)
         if c is None:
             raise PeerError(26, "NamespaceNotFound", "ns not found")
-        self.store.append("drop", db, name)
+        self.store.append("drop", db, name).uuid = c.uuid
         self.store.notify()
         return {"ns": "%s.%s" % (db, name), "nIndexesWas": len(c.indexes)}
 
     def cmd_dropDatabase(self, cmd, db, conn):
         colls = self.store.dbs.pop(db, None)
         if colls:
-            for name in list(colls):
-                self.store.append("drop", db, name)
+            for name, c in list(colls.items()):
+                self.store.append("drop", db, name).uuid = c.uuid
             self.store.append("dropDatabase", db)
             self.store.notify()
         return {"dropped": db}
@@ -796,16 +816,20 @@ class Commands:
         c = self.store.coll(sdb, scoll)
         if c is None:
             raise PeerError(26, "NamespaceNotFound", "Source collection %s does not exist" % src)
-        if self.store.coll(ddb, dcoll) is not None:
+        target = self.store.coll(ddb, dcoll)
+        if target is not None:
             if not truthy(cmd.get("dropTarget")):
                 raise PeerError(48, "NamespaceExists", "target namespace exists")
             del self.store.dbs[ddb][dcoll]
-            self.store.append("drop", ddb, dcoll)
         del self.store.dbs[sdb][scoll]
         c.name = dcoll
         self.store.dbs.setdefault(ddb, {})[dcoll] = c
         e = self.store.append("rename", sdb, scoll)
         e.to = (ddb, dcoll)
+        e.uuid = c.uuid
+        e.desc = {"to": {"db": ddb, "coll": dcoll}}
+        if target is not None:
+            e.desc["dropTarget"] = target.uuid
         self.store.notify()
         return {}
 
@@ -829,7 +853,8 @@ class Commands:
                                     "index but a different key: %s" % spec["name"])
                 continue
             c.indexes.append(dict([("v", 2)] + list(spec.items())))
-            self.store.append("createIndexes", db, name)
+            e = self.store.append("createIndexes", db, name)
+            e.desc = {"indexes": [c.indexes[-1]]}
         self.store.notify()
         return {"numIndexesBefore": before, "numIndexesAfter": len(c.indexes),
                 "createdCollectionAutomatically": fresh}

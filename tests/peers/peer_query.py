@@ -699,35 +699,89 @@ def upsert_seed(query):
 
 # --- projection and sort ---------------------------------------------------------
 
-def project(doc, spec):
-    """Simple inclusion/exclusion projection (dotted paths allowed)."""
+def _is_literal_projection(v):
+    """A $project value that computes a field rather than including/excluding one."""
+    if isinstance(v, bool) or isinstance(v, (int, float)):
+        return False
+    if isinstance(v, dict):
+        return _is_operator_doc(v)
+    return True
+
+
+def _excludes(spec):
+    return all(not truthy(v) and not _is_literal_projection(v) and not isinstance(v, dict)
+               for k, v in spec.items() if k != "_id")
+
+
+def project(doc, spec, root=None):
+    """$project / find projection: inclusion (with computed fields and nested
+    specs) or exclusion (dotted paths allowed)."""
     if not spec:
         return doc
-    incl = [k for k, v in spec.items() if k != "_id" and truthy(v) and not isinstance(v, dict)]
-    computed = {k: v for k, v in spec.items() if isinstance(v, dict) or
-                (isinstance(v, str) and v.startswith("$"))}
-    if incl or computed:
-        out = {}
-        if truthy(spec.get("_id", 1)) and "_id" in doc:
-            out["_id"] = doc["_id"]
-        for k in incl:
-            if k in computed:
-                continue
-            v = get_path(doc, k)
-            if v is not MISSING:
-                parent, key = _walk_create(out, k)
-                _put(parent, key, v)
-        for k, e in computed.items():
-            v = evaluate(e, doc)
-            if v is not MISSING:
-                parent, key = _walk_create(out, k)
-                _put(parent, key, v)
+    root = doc if root is None else root
+    if _excludes(spec) and not (len(spec) == 1 and "_id" in spec and truthy(spec["_id"])):
+        out = copy_doc(doc)
+        for k, v in spec.items():
+            if not truthy(v):
+                remove_path(out, k)
         return out
-    out = copy_doc(doc)
+    out = {}
+    if "_id" not in spec or (truthy(spec["_id"]) and not _is_literal_projection(spec["_id"])):
+        if isinstance(doc, dict) and "_id" in doc:
+            out["_id"] = doc["_id"]
     for k, v in spec.items():
-        if not truthy(v):
-            remove_path(out, k)
+        if k == "_id" and not _is_literal_projection(v):
+            continue
+        if _is_literal_projection(v):
+            val = evaluate(v, root)
+        elif isinstance(v, dict):
+            sub = get_path(doc, k)
+            if not isinstance(sub, dict):
+                sub = {}
+            val = project(sub, v, root)
+            if "_id" in val and "_id" not in v:
+                del val["_id"]
+        elif truthy(v):
+            val = get_path(doc, k)
+        else:
+            continue
+        if val is not MISSING:
+            parent, key = _walk_create(out, k)
+            _put(parent, key, val)
     return out
+
+
+def diff_docs(old, new, prefix="", res=None):
+    """(updatedFields, removedFields, truncatedArrays) between two versions of
+    a document, the way mongod describes a pipeline-style update."""
+    if res is None:
+        res = ({}, [], [])
+    for k in old:
+        if k not in new:
+            res[1].append(prefix + k)
+    for k, v in new.items():
+        path = prefix + k
+        if k not in old:
+            res[0][path] = v
+            continue
+        _diff_value(old[k], v, path, res)
+    return res
+
+
+def _diff_value(a, b, path, res):
+    if isinstance(a, dict) and isinstance(b, dict):
+        if not equal(a, b):
+            diff_docs(a, b, path + ".", res)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(b) < len(a):
+            res[2].append({"field": path, "newSize": len(b)})
+        for i, x in enumerate(b):
+            if i >= len(a):
+                res[0]["%s.%d" % (path, i)] = x
+            else:
+                _diff_value(a[i], x, "%s.%d" % (path, i), res)
+    elif compare(a, b) != 0 or _type_name(a) != _type_name(b):
+        res[0][path] = b
 
 
 def remove_path(doc, path):

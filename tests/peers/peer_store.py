@@ -15,8 +15,10 @@ tokens sort in stream order as strings, like mongod's.
 import asyncio
 import datetime
 import time
+import uuid
 
 import bson
+from bson.binary import Binary
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
@@ -62,6 +64,7 @@ class Collection:
         self.docs = {}          # id_key -> document (dict insertion order = storage order)
         self.options = dict(options or {})
         self.indexes = [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]
+        self.uuid = Binary(uuid.uuid4().bytes, 4)
 
     @property
     def pre_images(self):
@@ -76,7 +79,7 @@ class Entry:
     """One oplog entry: what the change events of one write are made from."""
 
     __slots__ = ("seq", "ts", "wall", "op", "db", "coll", "to", "key", "full", "upd",
-                 "pre", "post", "images", "_base", "_raw")
+                 "pre", "post", "images", "uuid", "desc", "_base", "_raw")
 
     def __init__(self, seq, ts, wall, op, db, coll=None):
         self.seq, self.ts, self.wall, self.op = seq, ts, wall, op
@@ -88,6 +91,8 @@ class Entry:
         self.pre = None         # pre-image (when the collection records them)
         self.post = None        # post-image of an update (same)
         self.images = False     # pre/post images were recorded for this write
+        self.uuid = None        # collectionUUID (shown with showExpandedEvents)
+        self.desc = None        # operationDescription (the same)
         self._base = None
         self._raw = None
 
@@ -165,6 +170,9 @@ class Store:
         wall = datetime.datetime.utcfromtimestamp(time.time())
         wall = wall.replace(microsecond=wall.microsecond // 1000 * 1000)
         e = Entry(self.last_seq, ts, wall, op, db, coll)
+        c = self.coll(db, coll) if coll is not None else None
+        if c is not None:
+            e.uuid = c.uuid
         self.log.append(e)
         if self.history is not None and len(self.log) > self.history:
             drop = len(self.log) - self.history

@@ -78,6 +78,7 @@ class ChangeStream:
         # Sending events as stored (no per-stream shaping) lets a batch reuse
         # each entry's encoding: the benchmark path.
         self.plain = (self.full_document == "default" and self.before == "off" and
+                      not self.show_expanded and
                       all(next(iter(s)) == "$match" for s in stages))
 
     def _hwm(self, store, seq):
@@ -109,6 +110,11 @@ class ChangeStream:
                     return None
             return e.raw()
         ev = copy_doc(e.base())
+        if self.show_expanded:
+            if e.uuid is not None:
+                ev["collectionUUID"] = e.uuid
+            if e.desc is not None:
+                ev["operationDescription"] = e.desc
         if e.op == "update" and self.full_document != "default":
             if self.full_document == "updateLookup":
                 c = store.coll(e.db, e.coll)
