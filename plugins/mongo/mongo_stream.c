@@ -25,7 +25,8 @@
 #define MG_ERR_FATAL 280           /* ChangeStreamFatalError (resume token not found) */
 
 typedef enum mg_read_end {
-    MG_READ_STOP = 0,              /* stopping */
+    MG_READ_OK = 0,                /* mg_stream_take: go on */
+    MG_READ_STOP,                  /* stopping */
     MG_READ_REOPEN,                /* invalidated: open again from st->from */
     MG_READ_ERROR                  /* err (and errdoc) set */
 } mg_read_end_t;
@@ -121,7 +122,7 @@ static void mg_headroom_update(mg_stream_t *st, mongoc_client_t *client)
     src->host->metric_set(src->m_headroom, headroom);
 }
 
-/* Queues one change. 0, MG_READ_STOP or MG_READ_ERROR (a lookup failed). */
+/* Queues one change. MG_READ_OK, MG_READ_STOP or MG_READ_ERROR (a lookup failed). */
 static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t *doc,
                           bool *invalidated, bson_error_t *err)
 {
