@@ -170,11 +170,26 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
         if (rc != 0)
             goto oom;
     }
+    /* MongoDB's invalidate names no namespace; the stream knows it, and
+     * sinks filtering on collection or database should see it. */
+    bson_t with_ns = BSON_INITIALIZER;
+    if (*invalidated && !bson_has_field(doc, "ns") && strcmp(st->plan->database, "*") != 0) {
+        bson_t ns;
+        bson_copy_to_excluding_noinit(doc, &with_ns, "", NULL);
+        BSON_APPEND_DOCUMENT_BEGIN(&with_ns, "ns", &ns);
+        BSON_APPEND_UTF8(&ns, "db", st->plan->database);
+        if (st->plan->collection)
+            BSON_APPEND_UTF8(&ns, "coll", st->plan->collection);
+        bson_append_document_end(&with_ns, &ns);
+        doc = &with_ns;
+    }
     item.len = doc->len;
     item.doc = malloc(doc->len);   /* owned by the item; next() reuses its buffer */
+    if (item.doc != NULL)
+        memcpy(item.doc, bson_get_data(doc), doc->len);
+    bson_destroy(&with_ns);
     if (item.doc == NULL)
         goto oom;
-    memcpy(item.doc, bson_get_data(doc), doc->len);
     if (mg_queue_push(&src->queue, &item) != 0) {
         mg_item_clear(&item);
         return MG_READ_STOP;
