@@ -16,8 +16,11 @@ rm -f "$log"
 pids=()
 tmp=$(mktemp -d)
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    # Newest first: the generator, changecast, then the peer.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill "${pids[i]}" 2>/dev/null || true
+        wait "${pids[i]}" 2>/dev/null || true
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
