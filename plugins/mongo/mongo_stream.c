@@ -247,6 +247,8 @@ static bool mg_stream_failed(mg_stream_t *st, const bson_error_t *err, unsigned 
 {
     mg_source_t *src = st->src;
     const cc_host_t *host = src->host;
+    if (mg_stopping(st))
+        return false;   /* an error from the shutdown itself: nothing to report */
     mg_source_set_connected(src, st, false);
     if (mg_is_history_lost(err)) {
         if (!src->cfg.settings.history_lost_restart) {
