@@ -233,10 +233,59 @@ out:
     return NULL;
 }
 
+/* ---- libmongoc's own messages ---- */
+
+/* libmongoc logs through one process-wide handler; its warnings and errors
+ * go to the log of the first mongo source alive (as log records, not raw
+ * stderr lines), the chatter below is dropped. */
+static pthread_mutex_t mg_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static mg_source_t *mg_log_owner;   /* guarded by mg_log_mu */
+
+static void mg_mongoc_log(mongoc_log_level_t level, const char *domain, const char *message,
+                          void *arg)
+{
+    (void)arg;
+    if (level > MONGOC_LOG_LEVEL_WARNING)
+        return;
+    pthread_mutex_lock(&mg_log_mu);
+    mg_source_t *src = mg_log_owner;
+    if (src != NULL)
+        src->host->log(src->self, level <= MONGOC_LOG_LEVEL_ERROR ? CC_LOG_ERROR : CC_LOG_WARN,
+                       "libmongoc %s: %s", domain, message);
+    pthread_mutex_unlock(&mg_log_mu);
+}
+
+static pthread_once_t mg_log_once = PTHREAD_ONCE_INIT;
+
+static void mg_log_install(void)
+{
+    mongoc_log_set_handler(mg_mongoc_log, NULL);
+}
+
+/* The handler is installed outside mg_log_mu: libmongoc calls it under its
+ * own lock, so taking them in the other order could deadlock. */
+static void mg_log_attach(mg_source_t *src)
+{
+    pthread_mutex_lock(&mg_log_mu);
+    if (mg_log_owner == NULL)
+        mg_log_owner = src;
+    pthread_mutex_unlock(&mg_log_mu);
+    pthread_once(&mg_log_once, mg_log_install);
+}
+
+static void mg_log_detach(mg_source_t *src)
+{
+    pthread_mutex_lock(&mg_log_mu);
+    if (mg_log_owner == src)
+        mg_log_owner = NULL;   /* the handler stays, silent */
+    pthread_mutex_unlock(&mg_log_mu);
+}
+
 /* ---- lifecycle ---- */
 
 static void mg_free(mg_source_t *src)
 {
+    mg_log_detach(src);
     if (src->streams) {
         for (size_t s = 0; s < src->cfg.n_plans; s++) {
             mg_from_clear(&src->streams[s].from);
@@ -311,6 +360,7 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
     pthread_mutex_init(&src->mu, NULL);
     pthread_cond_init(&src->wake, NULL);
     mongoc_init();
+    mg_log_attach(src);
 
     int rc = CC_ECONFIG;
     const char *uri = host->config_string(self, "uri");
