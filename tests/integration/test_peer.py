@@ -266,10 +266,13 @@ def test_bounded_history_and_bad_input(tmp_path):
         with pytest.raises(OperationFailure) as e:
             db.command("noSuchCommand")
         assert e.value.code == 59 and e.value.details["codeName"] == "CommandNotFound"
-        with socket.create_connection(("127.0.0.1", peer.port)) as s:
-            s.sendall(struct.pack("<iiii", 20, 1, 0, 9999) + b"junk")
-            s.settimeout(timeout(5))
-            assert s.recv(16) == b""        # the peer hangs up on that connection only
+        bad_bson = struct.pack("<I", 0) + b"\0" + struct.pack("<i", 99) + b"\x02x\0"
+        for msg in (struct.pack("<iiii", 20, 1, 0, 9999) + b"junk",       # unknown opcode
+                    struct.pack("<iiii", 16 + len(bad_bson), 2, 0, 2013) + bad_bson):
+            with socket.create_connection(("127.0.0.1", peer.port)) as s:
+                s.sendall(msg)
+                s.settimeout(timeout(5))
+                assert s.recv(16) == b""    # the peer hangs up on that connection only
         assert peer.command("ping")["ok"] == 1.0
         # A stream that falls behind the kept window fails the same way.
         with db.bulk.watch(max_await_time_ms=100) as cs:
