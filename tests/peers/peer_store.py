@@ -241,23 +241,26 @@ class Store:
         tmpl, spots = _load_template(db, coll, pad, wall)
         pack_ts = struct.Struct("<II").pack
         pack_id = struct.Struct("<q").pack
+        t = max(int(time.time()), self.last_ts.time)
+        i = self.last_ts.inc if t == self.last_ts.time else 0
         for n in range(first, first + count):
             _id = Int64(n)
             doc = {"_id": _id, "pad": pad}
-            c.docs[id_key(_id)] = doc
+            c.docs[("n", _id)] = doc        # id_key() of an Int64
             self.last_seq += 1
-            ts = self.next_ts()
+            i += 1
+            ts = Timestamp(t, i)
             e = Entry(self.last_seq, ts, wall, "insert", db, coll)
             e.key, e.full, e.uuid = _id, doc, c.uuid
             buf = bytearray(tmpl)
-            t = ("82%08X%08X%016X00" % (ts.time, ts.inc, e.seq)).encode()
-            buf[spots[0]:spots[0] + 36] = t
-            buf[spots[1]:spots[1] + 8] = pack_ts(ts.inc, ts.time)
+            buf[spots[0]:spots[0] + 36] = ("82%08X%08X%016X00" % (t, i, e.seq)).encode()
+            buf[spots[1]:spots[1] + 8] = pack_ts(i, t)
             idb = pack_id(n)
             for off in spots[2:]:
                 buf[off:off + 8] = idb
             e._raw = RawBSONDocument(bytes(buf))
             self.log.append(e)
+        self.last_ts = Timestamp(t, i)
         if self.history is not None and len(self.log) > self.history:
             drop = len(self.log) - self.history
             self.dropped_ts = self.log[drop - 1].ts
