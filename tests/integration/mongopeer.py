@@ -7,6 +7,7 @@
     peer.uri                # mongodb://127.0.0.1:PORT/?replicaSet=rs0&serverSelectionTimeoutMS=...
     peer.client()           # a pymongo.MongoClient (cached; closed at stop)
     peer.fail_point(mode, data)   # configureFailPoint failCommand
+    peer.fail_point_hits()  # how often it fired since
     peer.truncate_history() # drop every kept change event (resumes then fail with 286)
     peer.restart()          # same port, empty data
     peer.stop(); peer.kill()
@@ -104,6 +105,10 @@ class MongoPeer:
 
     def fail_point(self, mode, data):
         return self.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
+
+    def fail_point_hits(self):
+        """How often failCommand fired since it was last configured."""
+        return self.command("peerFailPointStatus")["failCommand"]["hits"]
 
     def truncate_history(self):
         return self.command("peerTruncateHistory")

@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 import bson  # noqa: E402
 from bson.binary import UuidRepresentation  # noqa: E402
 from bson.codec_options import CodecOptions  # noqa: E402
+from bson.errors import InvalidBSON  # noqa: E402
 from bson.raw_bson import RawBSONDocument  # noqa: E402
 
 from peer_commands import Commands  # noqa: E402
@@ -73,6 +74,11 @@ class Connection:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except (InvalidBSON, struct.error, ValueError, IndexError, UnicodeDecodeError,
+                PeerError) as exc:
+            # Like mongod: a message that does not parse ends that connection.
+            log("conn %d: malformed message (%s: %s); closing", self.id,
+                type(exc).__name__, exc)
         except Exception as exc:  # a peer bug must not take the whole peer down
             log("conn %d: internal error: %r", self.id, exc)
             import traceback

@@ -80,6 +80,7 @@ class Commands:
         self.next_cursor = random.randint(1 << 40, 1 << 50)
         self.fail = None            # failCommand: {"data": ..., "left": n or None}
         self.fail_getmore = None    # failGetMoreAfterCursorCheckout: the same
+        self.fail_hits = {"fail": 0, "fail_getmore": 0}   # times each fired since set
         self.handlers = {}
         for name in dir(self):
             if name.startswith("cmd_"):
@@ -135,6 +136,7 @@ class Commands:
     def getmore_fail_point(self):
         """failGetMoreAfterCursorCheckout: the getMore fails as a real error would."""
         fp = self.fail_getmore
+        self.fail_hits["fail_getmore"] += 1
         if fp["left"] is not None:
             fp["left"] -= 1
             if fp["left"] <= 0:
@@ -164,6 +166,7 @@ class Commands:
         app = data.get("appName")
         if app is not None and app != conn.app_name:
             return None
+        self.fail_hits["fail"] += 1
         if fp["left"] is not None:
             fp["left"] -= 1
             if fp["left"] <= 0:
@@ -285,8 +288,7 @@ class Commands:
         attr = "fail" if name == "failCommand" else "fail_getmore"
         mode = cmd.get("mode")
         data = cmd.get("data", {})
-        old = getattr(self, attr)
-        count = old["left"] if old is not None and old["left"] is not None else 0
+        count = self.fail_hits[attr]    # like mongod: times the old setting fired
         if mode == "off":
             new = None
         elif mode == "alwaysOn":
@@ -300,7 +302,19 @@ class Commands:
         if new is not None and attr == "fail" and not isinstance(data.get("failCommands"), list):
             raise PeerError(2, "BadValue", "failCommand needs data.failCommands, an array")
         setattr(self, attr, new)
+        self.fail_hits[attr] = 0
         return {"count": count}
+
+    def cmd_peerFailPointStatus(self, cmd, db, conn):
+        """How often each fail point fired since it was last configured, and
+        how many times it has left (None: alwaysOn; absent: off)."""
+        out = {}
+        for attr, name in (("fail", "failCommand"),
+                           ("fail_getmore", "failGetMoreAfterCursorCheckout")):
+            fp = getattr(self, attr)
+            out[name] = {"hits": self.fail_hits[attr], "on": fp is not None,
+                         "left": fp["left"] if fp is not None else 0}
+        return out
 
     def cmd_peerTruncateHistory(self, cmd, db, conn):
         dropped = len(self.store.log)
@@ -318,8 +332,6 @@ class Commands:
         d, c = ns_split(ns)
         started = time.monotonic()
         n = self.store.load(d, c, count, size)
-        for e in self.store.log[-n:] if n else []:
-            e.raw()   # encode once, now, so a drain measures serving only
         self.store.notify()
         return {"n": n, "seconds": time.monotonic() - started}
 

@@ -13,6 +13,7 @@ tokens sort in stream order as strings, like mongod's.
 """
 
 import asyncio
+import struct
 import datetime
 import time
 import uuid
@@ -230,17 +231,62 @@ class Store:
 
     # --- fast load for benchmarks -----------------------------------------------
     def load(self, db, coll, count, size):
-        """Appends `count` inserts of {_id: n, pad: 'x' * size} in one go."""
+        """Appends `count` inserts of {_id: n, pad: 'x' * size} in one go, each
+        event encoded from one template (patched in place): the benchmark path."""
         c = self.coll(db, coll, create=True)
         pad = "x" * size
-        start = len(c.docs)
-        for n in range(start, start + count):
-            doc = {"_id": Int64(n), "pad": pad}
-            c.docs[id_key(doc["_id"])] = doc
-            e = self.append("insert", db, coll)
-            e.key = doc["_id"]
-            e.full = doc
+        first = len(c.docs)
+        wall = datetime.datetime.utcfromtimestamp(time.time())
+        wall = wall.replace(microsecond=wall.microsecond // 1000 * 1000)
+        tmpl, spots = _load_template(db, coll, pad, wall)
+        pack_ts = struct.Struct("<II").pack
+        pack_id = struct.Struct("<q").pack
+        t = max(int(time.time()), self.last_ts.time)
+        i = self.last_ts.inc if t == self.last_ts.time else 0
+        for n in range(first, first + count):
+            _id = Int64(n)
+            doc = {"_id": _id, "pad": pad}
+            c.docs[("n", _id)] = doc        # id_key() of an Int64
+            self.last_seq += 1
+            i += 1
+            ts = Timestamp(t, i)
+            e = Entry(self.last_seq, ts, wall, "insert", db, coll)
+            e.key, e.full, e.uuid = _id, doc, c.uuid
+            buf = bytearray(tmpl)
+            buf[spots[0]:spots[0] + 36] = ("82%08X%08X%016X00" % (t, i, e.seq)).encode()
+            buf[spots[1]:spots[1] + 8] = pack_ts(i, t)
+            idb = pack_id(n)
+            for off in spots[2:]:
+                buf[off:off + 8] = idb
+            e._raw = RawBSONDocument(bytes(buf))
+            self.log.append(e)
+        self.last_ts = Timestamp(t, i)
+        if self.history is not None and len(self.log) > self.history:
+            drop = len(self.log) - self.history
+            self.dropped_ts = self.log[drop - 1].ts
+            del self.log[:drop]
+            self.base_seq += drop
         return count
+
+
+_TOKEN_MARK = "82" + "A5" * 17
+_TS_MARK = Timestamp(0x5A5A5A5A, 0x5B5B5B5B)
+_ID_MARK = Int64(0x1122334455667788)
+
+
+def _load_template(db, coll, pad, wall):
+    """An insert event encoded with marker values, and where the markers are."""
+    ev = {"_id": {"_data": _TOKEN_MARK}, "operationType": "insert", "clusterTime": _TS_MARK,
+          "wallTime": wall,
+          "fullDocument": {"_id": _ID_MARK, "pad": pad}, "ns": {"db": db, "coll": coll},
+          "documentKey": {"_id": _ID_MARK}}
+    raw = bson.encode(ev)
+    tok = raw.index(_TOKEN_MARK.encode())
+    ts = raw.index(struct.pack("<II", _TS_MARK.inc, _TS_MARK.time))
+    idm = struct.pack("<q", _ID_MARK)
+    first = raw.index(idm)
+    second = raw.index(idm, first + 8)
+    return raw, (tok, ts, first, second)
 
 
 def new_id():

@@ -13,7 +13,7 @@ from bson.raw_bson import RawBSONDocument
 
 from peer_query import (MISSING, PeerError, copy_doc, evaluate, match, project,
                         remove_path, set_path, equal, truthy)
-from peer_store import KIND_HWM, KIND_INVALIDATE, history_lost, make_token
+from peer_store import KIND_EVENT, KIND_HWM, KIND_INVALIDATE, history_lost, make_token
 
 ALLOWED_STAGES = ("$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot",
                   "$replaceWith", "$redact")
@@ -80,6 +80,10 @@ class ChangeStream:
         self.plain = (self.full_document == "default" and self.before == "off" and
                       not self.show_expanded and
                       all(next(iter(s)) == "$match" for s in stages))
+        # A filter on nothing but the operation type and namespace gives the
+        # same answer for every entry of one kind: remember it.
+        self.verdicts = {} if self.plain and all(_ns_only(s["$match"]) for s in stages) \
+            else None
 
     def _hwm(self, store, seq):
         e = store.entry(seq)
@@ -104,6 +108,13 @@ class ChangeStream:
         if e.op in ("create", "createIndexes", "dropIndexes", "modify") and not self.show_expanded:
             return None
         if self.plain:
+            if self.verdicts is not None:
+                k = (e.op, e.db, e.coll, e.to)
+                ok = self.verdicts.get(k)
+                if ok is None:
+                    ok = self.verdicts[k] = all(match(e.base(), st["$match"])
+                                                for st in self.stages)
+                return e.raw() if ok else None
             base = e.base()
             for st in self.stages:
                 if not match(base, st["$match"]):
@@ -168,22 +179,25 @@ class ChangeStream:
         if self.next_seq < store.base_seq:
             self.closed = True
             raise history_lost("the stream fell behind the kept history")
+        last = None         # (entry, kind) the postBatchResumeToken stands for
+        log, base_seq = store.log, store.base_seq
         try:
             while self.next_seq <= store.last_seq and len(out) < limit and size < MAX_BATCH_BYTES:
-                e = store.entry(self.next_seq)
+                e = log[self.next_seq - base_seq]
                 self.next_seq += 1
                 visible, invalidates = self._sees(e)
                 if not visible:
-                    self.pbrt = make_token(e.ts, e.seq, KIND_HWM)
+                    last = (e, KIND_HWM)
                     continue
                 doc = self._shape(e, store)
                 if doc is not None:
                     out.append(doc)
                     size += len(doc.raw)
-                    self.pbrt = e.token()
+                    last = (e, KIND_EVENT)
                 else:
-                    self.pbrt = make_token(e.ts, e.seq, KIND_HWM)
+                    last = (e, KIND_HWM)
                 if invalidates:
+                    last = None
                     inv = self._invalidate(e)
                     out.append(inv)
                     self.pbrt = inv["_id"]
@@ -192,7 +206,21 @@ class ChangeStream:
         except PeerError:
             self.closed = True
             raise
+        finally:
+            if last is not None:
+                self.pbrt = make_token(last[0].ts, last[0].seq, last[1])
         return out
+
+
+def _ns_only(query):
+    """True when a $match looks at nothing but operationType and ns."""
+    for k, v in query.items():
+        if k in ("$and", "$or", "$nor"):
+            if not isinstance(v, list) or not all(isinstance(q, dict) and _ns_only(q) for q in v):
+                return False
+        elif k not in ("operationType", "ns", "ns.db", "ns.coll", "to", "to.db", "to.coll"):
+            return False
+    return True
 
 
 def _system(coll):
