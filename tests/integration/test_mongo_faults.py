@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from cchelpers import poll, write_manifest
 from mongopeer import MongoPeer, free_port, mongo_peer  # noqa: F401  (fixture)
 
@@ -195,6 +197,35 @@ def test_history_lost_restart_continues_and_counts(tmp_path, plugin_dir, daemon,
     assert doc_ids(envs) == [0, 2]
     assert d.running()
     assert d.stop() == 0
+
+
+@pytest.mark.parametrize("policy", ["fail", "restart"])
+def test_history_lost_mid_stream(tmp_path, plugin_dir, daemon, policy):
+    """The oplog rolls past a stream that is still open (the peer keeps 50
+    events; 500 arrive at once): the getMore fails with 286, not a resume."""
+    peer = MongoPeer(tmp_path, history=50)
+    peer.start()
+    try:
+        users = peer.client().test.users
+        d = daemon(manifest(tmp_path, plugin_dir, peer.uri, {"on_history_lost": policy}))
+        connected(d)
+        users.insert_one({"_id": -1})
+        wait_ids(tmp_path / "out.jsonl", [-1])
+        peer.load("test.users", 500)
+        if policy == "fail":
+            assert d.wait(60) == 1, d.stderr()[-3000:]
+            assert re.search(r"history lost \(server error 286", d.stderr())
+            return
+        poll(lambda: metric(d, "changecast_source_history_lost_total") == 1, 30,
+             "history_lost_total 1")
+        connected(d)
+        users.insert_one({"_id": -2})
+        envs = wait_ids(tmp_path / "out.jsonl", [-2])
+        assert doc_ids(envs)[0] == -1 and doc_ids(envs)[-1] == -2
+        assert len(envs) < 50, "more events than the peer kept"
+        assert d.stop() == 0
+    finally:
+        peer.stop()
 
 
 def test_unreachable_server_then_it_appears(tmp_path, plugin_dir, daemon):
