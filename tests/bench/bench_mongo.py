@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""mongo -> file end to end, beside a bare libmongoc loop, in the same run.
+
+    tests/bench/bench_mongo.py [--events N] [--size BYTES] [--build DIR] [--uri URI]
+
+Starts the MongoDB peer (tests/peers/mongo_peer.py; or uses --uri), notes a
+resume point, preloads N insert events at once (the peer's peerLoad
+command), then drains that same history twice: with bench_mongo_bare (a
+bare mongoc_change_stream_next loop) and with changecast (mongo source ->
+file sink, the file on /dev/shm), started at the noted resume point through
+its state file. Both send the same pipeline and options (the plugin's operation filter,
+batchSize 1000, fullDocument default). Prints both rates and their ratio. Goal (issue 3): >= 90%
+of the bare loop.
+"""
+import argparse, json, os, subprocess, sys, tempfile, time, urllib.request
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(os.path.dirname(here))
+sys.path.insert(0, os.path.join(root, "tests", "integration"))
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--events", type=int, default=100_000)
+ap.add_argument("--size", type=int, default=100)
+ap.add_argument("--build", default=os.path.join(root, "build"))
+ap.add_argument("--uri", default=None, help="use this server instead of starting the peer")
+a = ap.parse_args()
+a.build = os.path.abspath(a.build)
+tmpdir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+import pymongo  # noqa: E402
+
+# The stages the plugin sends for a watch entry with the default operations:
+# the bare loop sends them too, so both make the server do the same work
+# and the ratio measures what the plugin costs.
+PIPELINE = json.dumps({"pipeline": [{"$match": {"operationType": {"$in": [
+    "insert", "update", "replace", "delete", "invalidate"]}}}]})
+
+
+def metric(port, name):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
+    peer = None
+    uri = a.uri
+    if uri is None:
+        from mongopeer import MongoPeer
+        peer = MongoPeer(tmp)
+        peer.start()
+        uri = peer.uri
+    try:
+        client = pymongo.MongoClient(uri)
+        coll = client.bench.items
+        # The resume point before the load: an operation time for the bare
+        # loop, a resume token for changecast's state file.
+        op = client.admin.command("ping")["operationTime"]
+        with coll.watch(start_at_operation_time=op, max_await_time_ms=100) as s:
+            s.try_next()
+            token = s.resume_token
+        t0 = time.monotonic()
+        if peer is not None:
+            peer.load("bench.items", a.events, a.size)
+        else:
+            for i in range(0, a.events, 1000):
+                coll.insert_many([{"i": j, "pad": "x" * a.size}
+                                  for j in range(i, min(i + 1000, a.events))])
+        print("preloaded %d events of ~%d bytes in %.2f s" % (a.events, a.size,
+                                                             time.monotonic() - t0))
+
+        def run_bare():
+            out = subprocess.run([os.path.join(a.build, "tests/bench/bench_mongo_bare"), uri,
+                                  "bench", "items", str(a.events), str(op.time), str(op.inc),
+                                  PIPELINE], check=True, capture_output=True, text=True)
+            print(out.stdout.strip())
+            return float(out.stdout.split(":")[-1].split()[0])
+        # The bare loop drains before and after changecast; the faster of
+        # its two runs counts (the peer serves a warm history faster).
+        bare_rate = run_bare()
+
+        state = {"sources": {"app": {"position": json.dumps(
+            {"bench/items": {"_data": token["_data"]}}, separators=(",", ":"))}}, "version": 1}
+        with open(os.path.join(tmp, "bench.state"), "w") as f:
+            json.dump(state, f)
+        manifest = {
+            "plugin_dir": os.path.join(a.build, "plugins"),
+            "state": {"path": "bench.state"},
+            "admin": {"listen": "127.0.0.1:0"},
+            "sources": [{"name": "app", "plugin": "mongo", "config": {
+                "uri": uri, "database": "bench", "watch": [{"collection": "items"}],
+                "batch_size": 1000, "full_document": "default"}}],
+            "sinks": [{"name": "out", "plugin": "file", "config": {"path": "out.jsonl"}}],
+        }
+        mpath = os.path.join(tmp, "bench.json")
+        with open(mpath, "w") as f:
+            json.dump(manifest, f)
+        errpath = os.path.join(tmp, "daemon.err")
+        t0 = time.monotonic()
+        d = subprocess.Popen([os.path.join(a.build, "core/changecast"), "run", "-c", mpath],
+                             cwd=tmp, stdout=subprocess.DEVNULL, stderr=open(errpath, "w"))
+        port = None
+        while port is None:
+            if d.poll() is not None:
+                sys.exit("changecast exited: " + open(errpath).read())
+            for line in open(errpath):
+                if "admin on port" in line:
+                    port = int(line.split("admin on port")[1].split()[0].strip('"'))
+            time.sleep(0.01)
+        ok = 'changecast_sink_events_total{sink="out",result="ok"}'
+        while metric(port, ok) < a.events:
+            if d.poll() is not None:
+                sys.exit("changecast exited: " + open(errpath).read())
+            time.sleep(0.02)
+        dt = time.monotonic() - t0
+        with open("/proc/%d/stat" % d.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        d.terminate()
+        d.wait()
+        with open(os.path.join(tmp, "out.jsonl"), "rb") as f:
+            lines = sum(1 for _ in f)
+        if lines < a.events:
+            sys.exit("bench_mongo: expected %d envelopes, got %d" % (a.events, lines))
+        rate = a.events / dt
+        bare_rate = max(bare_rate, run_bare())
+        print("changecast: %d events in %.3f s: %.0f events/s (mongo -> file on %s), "
+              "%.2f s CPU" % (a.events, dt, rate, tmpdir or "disk", cpu))
+        print("ratio: %.1f%% of the bare loop (goal >= 90%%)" % (100 * rate / bare_rate))
+    finally:
+        if peer is not None:
+            peer.stop()
