@@ -43,6 +43,7 @@ typedef struct ws_request {
     const char *query;    /* raw query after '?', "" when none              */
     int version_minor;    /* HTTP/1.<version_minor>: 0 or 1                 */
     size_t head_len;      /* bytes of the head, final CRLFCRLF included     */
+    const char *why;      /* after an error status: what was wrong (static) */
     size_t nheaders;
     ws_http_header_t headers[WS_HTTP_MAX_HEADERS];
     size_t nparams;
@@ -66,7 +67,8 @@ void ws_http_request_init(ws_request_t *req);
  * the connection should get that status and be closed. A request line that
  * is already wrong is refused before the head ends. Bare LF line ends,
  * obsolete line folding, control bytes, a non-origin/absolute target, bad
- * percent escapes and an encoded NUL are 400. */
+ * percent escapes, an encoded NUL, a '#' in the target and an HTTP/1.1
+ * request without exactly one Host header are 400. req->why says which. */
 int ws_http_parse(const char *buf, size_t len, ws_request_t *req, size_t *consumed);
 
 /* The first header called name (case-insensitive), or NULL. Borrowed. */
@@ -84,14 +86,15 @@ bool ws_http_header_has_token(const ws_request_t *req, const char *name, const c
  * NULL. Borrowed. */
 const char *ws_http_query(const ws_request_t *req, const char *name);
 
-/* Checks a parsed request as a WebSocket opening handshake. Returns 0 and
- * writes the Sec-WebSocket-Accept value (NUL-terminated) into accept; or
- * 405 (method is not GET: answer with "Allow: GET"), 400 (not HTTP/1.1, no
- * Host, no Upgrade: websocket... see why), 426 (Upgrade lacks "websocket", or
- * Sec-WebSocket-Version is not 13: answer with "Upgrade: websocket" and
- * "Sec-WebSocket-Version: 13"), 400 (Connection lacks "upgrade"; missing,
- * repeated or malformed Sec-WebSocket-Key: it must be base64 of 16 bytes).
- * *why (static text) says what was wrong; may be NULL. */
+/* Checks a parsed request as a WebSocket opening handshake, in this order.
+ * Returns 0 and writes the Sec-WebSocket-Accept value (NUL-terminated) into
+ * accept; or 405 when the method is not GET (answer with "Allow: GET");
+ * 400 when it is not HTTP/1.1 or has no Host; 426 when Upgrade lacks
+ * "websocket", or Sec-WebSocket-Version is missing, repeated or not 13
+ * (answer with "Upgrade: websocket" and "Sec-WebSocket-Version: 13"); 400
+ * when Connection lacks "upgrade" or Sec-WebSocket-Key is missing, repeated
+ * or not the base64 of 16 bytes. *why (static text, may be NULL) says what
+ * was wrong. Origin and the path are the caller's checks. */
 int ws_http_upgrade_check(const ws_request_t *req, char accept[WS_HTTP_ACCEPT_LEN + 1],
                           const char **why);
 
