@@ -58,8 +58,8 @@ void ws_http_request_init(ws_request_t *req)
     memset(req, 0, sizeof *req);
 }
 
-/* Checks the part of the request line received so far (no line end yet)
- * so that garbage (a TLS hello on a plain port) or an endless target is
+/* Checks the part of the request line received so far (buf[0..len), no
+ * LF in it) so that garbage (a TLS hello on a plain port) or an endless target is
  * refused without waiting for the head to fill up. */
 static int request_line_prefix(const char *buf, size_t len, ws_request_t *req)
 {
@@ -68,7 +68,7 @@ static int request_line_prefix(const char *buf, size_t len, ws_request_t *req)
     if (k == len) return WS_HTTP_MORE;
     if (buf[k] != ' ' || k == 0) return http_fail(req, 400, "malformed request line");
     size_t t = ++k;
-    while (k < len && buf[k] != ' ') {
+    while (k < len && buf[k] != ' ' && buf[k] != '\r') {
         if (k - t >= WS_HTTP_MAX_TARGET) return http_fail(req, 414, "request-target too long");
         k++;
     }
@@ -187,22 +187,34 @@ static int parse_header(ws_request_t *req, char *line)
     return WS_HTTP_DONE;
 }
 
-/* Parses the complete head in req->head[0..n), ending in CRLFCRLF. */
-static int parse_head(ws_request_t *req, size_t n)
+/* Line ends must be CRLF: a lone CR or LF, or a NUL, would make this
+ * parser and a proxy in front of it see different headers. Checks
+ * h[from..to). */
+static int check_line_ends(ws_request_t *req, const char *h, size_t from, size_t to)
 {
-    char *h = req->head;
-    /* Line ends must be CRLF: a lone CR or LF, or a NUL, would make this
-     * parser and a proxy in front of it see different headers. */
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = from; k < to; k++) {
         if (h[k] == '\0') return http_fail(req, 400, "NUL byte in request head");
         if (h[k] == '\r' && h[k + 1] != '\n') return http_fail(req, 400, "bare CR in request head");
         if (h[k] == '\n' && (k == 0 || h[k - 1] != '\r'))
             return http_fail(req, 400, "bare LF in request head");
     }
-    char *line = h, *eol = strstr(line, "\r\n");
-    *eol = '\0';
-    int rc = parse_request_line(req, line);
+    return WS_HTTP_DONE;
+}
+
+/* Parses the complete head in req->head[0..n), ending in CRLFCRLF. The
+ * request line is judged before the headers, as when it is judged early. */
+static int parse_head(ws_request_t *req, size_t n)
+{
+    char *h = req->head;
+    /* the head may hold a NUL (refused below): search by length */
+    size_t first = 0;
+    while (!(h[first] == '\r' && h[first + 1] == '\n')) first++;
+    char *line = h, *eol = h + first;
+    int rc = check_line_ends(req, h, 0, first);
     if (rc != WS_HTTP_DONE) return rc;
+    *eol = '\0';
+    if ((rc = parse_request_line(req, line)) != WS_HTTP_DONE) return rc;
+    if ((rc = check_line_ends(req, h, first + 2, n)) != WS_HTTP_DONE) return rc;
     for (line = eol + 2; *line != '\r'; line = eol + 2) {
         eol = strstr(line, "\r\n");
         *eol = '\0';
@@ -217,6 +229,11 @@ int ws_http_parse(const char *buf, size_t len, ws_request_t *req, size_t *consum
 {
     *consumed = 0;
     size_t limit = len < WS_HTTP_MAX_HEAD ? len : WS_HTTP_MAX_HEAD;
+    /* The request line's prefix checks run first on every call, so that a
+     * verdict never depends on how the bytes were split into reads. */
+    const char *lf = memchr(buf, '\n', limit);
+    int rc = request_line_prefix(buf, lf ? (size_t)(lf - buf) : limit, req);
+    if (rc != WS_HTTP_MORE) return rc;
     size_t k = req->scanned > 3 ? req->scanned - 3 : 0;
     size_t end = 0;
     for (; k + 4 <= limit; k++) {
@@ -228,22 +245,20 @@ int ws_http_parse(const char *buf, size_t len, ws_request_t *req, size_t *consum
     if (end == 0) {
         size_t prev = req->scanned;
         req->scanned = limit;
-        const char *lf = memchr(buf, '\n', limit);
         if (lf && (size_t)(lf - buf) >= prev) {
-            /* the request line is whole: judge it now */
+            /* the request line is whole (and new): judge it now, as
+             * parse_head would */
             size_t n = (size_t)(lf - buf);
+            if (memchr(buf, '\0', n)) return http_fail(req, 400, "NUL byte in request head");
             if (n == 0 || buf[n - 1] != '\r') return http_fail(req, 400, "bare LF in request head");
+            if (memchr(buf, '\r', n - 1)) return http_fail(req, 400, "bare CR in request head");
             memcpy(req->head, buf, n - 1);
             req->head[n - 1] = '\0';
-            if (memchr(buf, '\0', n - 1)) return http_fail(req, 400, "NUL byte in request head");
             req->nparams = 0;
-            int rc = parse_request_line(req, req->head);
+            rc = parse_request_line(req, req->head);
             req->nparams = 0;
             req->method = req->target = req->path = req->query = NULL;
             if (rc != WS_HTTP_DONE) return rc;
-        } else if (!lf) {
-            int rc = request_line_prefix(buf, limit, req);
-            if (rc != WS_HTTP_MORE) return rc;
         }
         if (len >= WS_HTTP_MAX_HEAD) return http_fail(req, 431, "request head larger than 8 KB");
         return WS_HTTP_MORE;
@@ -252,7 +267,7 @@ int ws_http_parse(const char *buf, size_t len, ws_request_t *req, size_t *consum
     req->head[end] = '\0';
     req->head_len = end;
     req->nheaders = req->nparams = 0;
-    int rc = parse_head(req, end);
+    rc = parse_head(req, end);
     if (rc != WS_HTTP_DONE) return rc;
     *consumed = end;
     return WS_HTTP_DONE;
