@@ -614,3 +614,54 @@ class SSEReader:
         self.proc.wait(timeout=10)
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+NODE_CLIENT = Path(__file__).resolve().parent.parent / "node" / "ws_client.js"
+
+
+class NodeClient:
+    """tests/node/ws_client.js (the `ws` package) as a child process; its
+    JSON lines are read by a thread into a queue."""
+
+    def __init__(self, url, count, headers=None, protocols=(), insecure=False):
+        if not (NODE_CLIENT.parent / "node_modules" / "ws").exists():
+            pytest.skip("tests/node/node_modules has no `ws` (run npm ci in tests/node)")
+        cmd = ["node", str(NODE_CLIENT), url, str(count)]
+        for k, v in (headers or {}).items():
+            cmd += ["--header", "%s: %s" % (k, v)]
+        for p in protocols:
+            cmd += ["--protocol", p]
+        if insecure:
+            cmd.append("--insecure")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines = queue.Queue()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        for line in iter(self.proc.stdout.readline, b""):
+            self.lines.put(json.loads(line))
+        self.lines.put(None)
+
+    def next(self, seconds=20):
+        try:
+            item = self.lines.get(timeout=timeout(seconds))
+        except queue.Empty:
+            pytest.fail("node ws_client said nothing within %.0f s" % timeout(seconds))
+        if item is None:
+            pytest.fail("node ws_client exited (%s): %r"
+                        % (self.proc.wait(), self.proc.stderr.read()[-1000:]))
+        return item
+
+    def wait(self, seconds=20):
+        try:
+            return self.proc.wait(timeout=timeout(seconds))
+        finally:
+            self.stop()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
