@@ -139,6 +139,8 @@ static void record(const char *payload, size_t n)
     if (p == NULL)
         return;
     p += sizeof tag - 1;
+    while (p < payload + n && *p == ' ')
+        p++;
     uint64_t t = 0;
     while (p < payload + n && *p >= '0' && *p <= '9')
         t = t * 10 + (uint64_t)(*p++ - '0');
@@ -149,7 +151,8 @@ static void record(const char *payload, size_t n)
             die("realloc");
         lat_us = nl;
     }
-    lat_us[nlat++] = rx > t ? (uint32_t)((rx - t) / 1000u) : 0;
+    uint64_t us = rx > t ? (rx - t) / 1000u : 0;
+    lat_us[nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
 static void send_pong(conn_t *c, const char *payload, size_t n)
