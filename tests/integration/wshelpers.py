@@ -317,6 +317,7 @@ class WSClient:
     def __init__(self, port, path="/ws", headers=None, protocols=None, tls=False,
                  rcvbuf=None, seconds=10, expect_refusal=False, auto_pong=True):
         self.auto_pong = auto_pong
+        self.answer_close = True
         self.buf = b""
         self.close_code = None
         self.close_reason = None
@@ -365,6 +366,7 @@ class WSClient:
         self.send(OP_TEXT, text)
 
     def close(self, code=1000, reason=""):
+        self.answer_close = False
         try:
             self.send(OP_CLOSE, struct.pack("!H", code) + reason.encode())
         except OSError:
@@ -438,6 +440,14 @@ class WSClient:
             if op == OP_CLOSE:
                 self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
                 self.close_reason = payload[2:].decode(errors="replace")
+                if self.answer_close:
+                    # As a client does: echo the code, so the server need
+                    # not wait for its closing handshake to time out.
+                    self.answer_close = False
+                    try:
+                        self.send(OP_CLOSE, payload[:2])
+                    except OSError:
+                        pass
                 return OP_CLOSE, payload
             if op != OP_CONT:
                 first = op
