@@ -195,11 +195,17 @@ UPGRADE = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
     ((UPGRADE % ("/ws", "")).encode(), 426),
     ((UPGRADE % ("/ws", "Sec-WebSocket-Version: 13\r\n")).replace(
         "dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ=").encode(), 400),
-    (b"GET /ws HTTP/1.0\r\n\r\n", 505),
+    ((UPGRADE % ("/ws", "Sec-WebSocket-Version: 13\r\n")).replace("HTTP/1.1", "HTTP/1.0")
+     .encode(), 400),
+    (b"GET /ws HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    (b"GET /ws?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    (b"GET /ws HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 70 + b"\r\n", 431),
+    (b"GET /ws HTTP/1.1\r\n\r\n", 400),
     (b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404),
 ], ids=["garbage", "header without colon", "version 8", "no version", "short key",
-        "HTTP/1.0", "head over 8 KB", "unknown path"])
+        "upgrade over HTTP/1.0", "HTTP/2.0", "target over 4 KB", "head over 8 KB",
+        "70 headers", "no Host", "unknown path"])
 def test_bad_request_gets_its_status(ws, head, status):
     got, headers, _ = request(ws, head)
     assert got == status

@@ -5,35 +5,13 @@ wrong recipient -> 403; expired, not yet valid, bad signature, alg none,
 another algorithm, malformed, missing -> 401, and a refused client gets
 nothing while an admitted one keeps receiving."""
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 
 import pytest
 
 from cchelpers import poll
-from wshelpers import NodeClient, SSEReader, change, seq, start_ws
-
-SECRET = "s3cret-for-tests-only"
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def jwt(claims, secret=SECRET, alg="HS256", header=None):
-    """A compact JWS; alg HS256/HS384/HS512 signs with hmac, "none" leaves
-    the signature empty."""
-    h = {"alg": alg, "typ": "JWT"}
-    h.update(header or {})
-    signing = b64url(json.dumps(h).encode()) + "." + b64url(json.dumps(claims).encode())
-    if alg == "none":
-        return signing + "."
-    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
-    sig = hmac.new(secret.encode(), signing.encode(), digest).digest()
-    return signing + "." + b64url(sig)
+from wshelpers import JWT_SECRET, NodeClient, SSEReader, b64url, change, jwt, seq, start_ws
 
 
 def now():
@@ -42,7 +20,7 @@ def now():
 
 @pytest.fixture
 def ws(tmp_path, plugin_dir, daemon):
-    s = start_ws(tmp_path, plugin_dir, daemon, env={"JWT_SECRET": SECRET},
+    s = start_ws(tmp_path, plugin_dir, daemon, env={"JWT_SECRET": JWT_SECRET},
                  config={"auth": {"jwt_secret": "${JWT_SECRET}", "recipient_claim": "sub",
                                   "token_param": "token"}})
     return s

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 import websockets
 
 from cchelpers import SOURCE_ROOT, poll, timeout
-from wshelpers import change, start_ws
+from wshelpers import JWT_SECRET, change, jwt, start_ws
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACT = SOURCE_ROOT / "tests" / "artifacts" / "viewer.png"
@@ -119,9 +120,13 @@ VISIBLE = ("Array.from(document.querySelectorAll('#feed .event'))"
            ".filter(e => e.offsetParent !== null).length")
 
 
-def test_viewer_shows_events_and_filters(tmp_path, plugin_dir, daemon):
+def need_chromium():
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip("chromium is not installed (scripts/deps.sh installs it)")
+
+
+def test_viewer_shows_events_and_filters(tmp_path, plugin_dir, daemon):
+    need_chromium()
     s = start_ws(tmp_path, plugin_dir, daemon)
     browser = Chromium(tmp_path / "profile")
     try:
@@ -129,6 +134,50 @@ def test_viewer_shows_events_and_filters(tmp_path, plugin_dir, daemon):
     finally:
         browser.stop()
     assert ARTIFACT.stat().st_size > 1000
+
+
+def test_viewer_with_auth_and_a_pasted_token(tmp_path, plugin_dir, daemon):
+    """With auth on, the page connects once a recipient and a token are
+    typed in and connect is clicked (the token as the subprotocol, as a
+    browser must), then shows that recipient's events and broadcasts."""
+    need_chromium()
+    s = start_ws(tmp_path, plugin_dir, daemon, env={"JWT_SECRET": JWT_SECRET},
+                 config={"auth": {"jwt_secret": "${JWT_SECRET}"}})
+    browser = Chromium(tmp_path / "profile")
+    try:
+        asyncio.run(drive_auth(s, browser.page_ws_url()))
+    finally:
+        browser.stop()
+
+
+async def drive_auth(s, page_url):
+    async with websockets.connect(page_url, max_size=None) as conn:
+        cdp = CDP(conn)
+        await cdp.call("Runtime.enable")
+        await cdp.call("Page.enable")
+        await cdp.call("Page.navigate", url="http://127.0.0.1:%d/" % s.port)
+        await cdp.wait("document.readyState === 'complete' && !!document.getElementById('feed')",
+                       30, "the viewer page to load")
+        token = jwt({"sub": "user_1", "exp": int(time.time()) + 600})
+        typed = await cdp.eval("""(() => {
+          const set = (id, v) => { const el = document.getElementById(id); if (!el) return false;
+            el.value = v; el.dispatchEvent(new Event('input', {bubbles: true}));
+            el.dispatchEvent(new Event('change', {bubbles: true})); return true; };
+          if (!set('recipient', 'user_1') || !set('token', %s)) return false;
+          const mode = document.getElementById('token-mode');
+          if (mode) { mode.value = 'protocol'; mode.dispatchEvent(new Event('change')); }
+          document.getElementById('connect').click();
+          return true;
+        })()""" % json.dumps(token))
+        assert typed, "no #recipient, #token or #connect in the viewer page"
+        await cdp.wait("document.getElementById('state').dataset.state === 'open'", 30,
+                       "#state open after connecting with the token")
+        poll(lambda: s.connections() == 1, 30, "the viewer's authenticated WebSocket")
+        s.emit(change(0, owner="user_2"), change(1, owner="user_1"), change(2))
+        await cdp.wait("%s === 2" % FEED_COUNT, 30, "user_1's event and the broadcast")
+        ids = await cdp.eval("Array.from(document.querySelectorAll('#feed .event'))"
+                             ".map(e => e.innerText).join('|')")
+        assert "d1" in ids and "d2" in ids and "d0" not in ids, ids
 
 
 async def drive(s, page_url):
@@ -139,6 +188,8 @@ async def drive(s, page_url):
         await cdp.call("Page.navigate", url="http://127.0.0.1:%d/" % s.port)
         await cdp.wait("document.readyState === 'complete' && !!document.getElementById('feed')",
                        30, "the viewer page to load")
+        await cdp.wait("document.getElementById('state').dataset.state === 'open'", 30,
+                       "#state open")
         poll(lambda: s.connections() == 1, 30, "the viewer's WebSocket to connect")
         events = [change(0, coll="orders"), change(1, coll="users", op="update"),
                   change(2, coll="orders", op="delete"), change(3, coll="users"),
@@ -167,11 +218,11 @@ async def set_filter(cdp, what, value):
     """Sets the viewer's filter `what` (collection|operation) as a user
     would: the value into its control, then an input and a change event."""
     expr = """(() => {
-      const el = document.querySelector('#filter-%s, [name="%s"], [data-filter="%s"]');
+      const el = document.getElementById('filter-%s');
       if (!el) return false;
       el.value = %s;
       el.dispatchEvent(new Event('input', {bubbles: true}));
       el.dispatchEvent(new Event('change', {bubbles: true}));
       return true;
-    })()""" % (what, what, what, json.dumps(value))
+    })()""" % (what, json.dumps(value))
     assert await cdp.eval(expr), "no %s filter control in the viewer page" % what

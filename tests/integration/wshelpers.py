@@ -22,6 +22,7 @@ Every wait polls against a deadline (cchelpers.timeout scales them).
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import queue
@@ -52,6 +53,35 @@ def require_plugin(plugin_dir):
     tests land before or beside the plugin on separate branches)."""
     if not os.path.isfile(os.path.join(plugin_dir, PLUGIN + ".so")):
         pytest.skip("websocket plugin not built (%s/%s.so missing)" % (plugin_dir, PLUGIN))
+
+
+def free_port():
+    """A loopback port that was free a moment ago (the sink refuses port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- tokens
+
+JWT_SECRET = "s3cret-for-tests-only"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(claims, secret=JWT_SECRET, alg="HS256", header=None):
+    """A compact JWS; alg HS256/HS384/HS512 signs with hmac, "none" leaves
+    the signature empty."""
+    h = {"alg": alg, "typ": "JWT"}
+    h.update(header or {})
+    signing = b64url(json.dumps(h).encode()) + "." + b64url(json.dumps(claims).encode())
+    if alg == "none":
+        return signing + "."
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    sig = hmac.new(secret.encode(), signing.encode(), digest).digest()
+    return signing + "." + b64url(sig)
 
 
 # ---------------------------------------------------------------- events
@@ -167,13 +197,14 @@ class WsSetup:
 
 def start_ws(tmp_path, plugin_dir, daemon, config=None, file_sink=False, sink=None,
              source=None, env=None, tls=False, extra_sinks=()):
-    """Starts a daemon with the websocket sink on a kernel-chosen loopback
-    port; returns a WsSetup once the sink listens and the feed is open."""
+    """Starts a daemon with the websocket sink on a free loopback port;
+    returns a WsSetup once the sink listens and the feed is open."""
     require_plugin(plugin_dir)
+    port = free_port()
     feed = Feed(tmp_path / "feed.fifo")
     src = {"path": "feed.fifo", "on_eof": "stay", "recipient": "fullDocument.owner"}
     src.update(source or {})
-    cfg = {"listen": "127.0.0.1:0", "path": "/ws/{recipient}",
+    cfg = {"listen": "127.0.0.1:%d" % port, "path": "/ws/{recipient}",
            "sse_path": "/sse/{recipient}"}
     cfg.update(config or {})
     snk = {"name": "live", "plugin": PLUGIN, "config": cfg}
@@ -186,9 +217,9 @@ def start_ws(tmp_path, plugin_dir, daemon, config=None, file_sink=False, sink=No
                        [{"name": "feed", "plugin": "jsonl", "config": src}], sinks)
     d = daemon(m, tmp_path, env=env)
     d.admin_port()
-    # Port 0: the kernel picks (no race with other suites); the sink logs it.
-    port = int(d.wait_log(r"plugin=websocket name=live msg=\"listening on \S+ \(port (\d+)")
-               .group(1))
+    # The sink logs "listening on ..." once bound (before the core's
+    # "running", which admin_port waited for).
+    d.wait_log(r"plugin=websocket name=live msg=\"listening on ")
     setup = WsSetup(d, port, feed, tmp_path, tls=tls)
     feed.open()
     return setup
