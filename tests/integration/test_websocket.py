@@ -323,3 +323,39 @@ def test_tls_wss_and_https_sse(tmp_path, plugin_dir, daemon):
         assert not answer.startswith(b"HTTP/1.1 200"), answer
     s.emit(change(3, owner="user_1"))
     assert seq(raw.recv_json()) == 3
+
+
+def test_allowed_origins(tmp_path, plugin_dir, daemon):
+    """allowed_origins: a browser Origin not on the list is refused with 403
+    (WebSocket and SSE); a listed one, or none (not a browser), is let in."""
+    s = start_ws(tmp_path, plugin_dir, daemon,
+                 config={"allowed_origins": ["https://app.example"]})
+    bad = s.connect("/ws", headers={"Origin": "https://evil.example"}, expect_refusal=True)
+    assert bad.status == 403
+    ok = s.connect("/ws/user_1", headers={"Origin": "https://app.example"})
+    plain = s.connect("/ws")
+    sse = SSEReader("http://127.0.0.1:%d/sse" % s.port, headers={"Origin": "https://evil.example"})
+    try:
+        assert sse.wait_head() == 403
+    finally:
+        sse.stop()
+    s.emit(change(0))
+    assert seq(ok.recv_json()) == 0 and seq(plain.recv_json()) == 0
+
+
+def test_sse_resume_with_last_event_id_query(tmp_path, plugin_dir, daemon):
+    """SSE also takes ?last_event_id= (an EventSource cannot set the header
+    on its first connect)."""
+    s = start_ws(tmp_path, plugin_dir, daemon)
+    w = Watcher(s)
+    s.emit(*[change(k) for k in range(5)])
+    w.wait_seq(4)
+    sse = SSEReader("http://127.0.0.1:%d/sse?last_event_id=%s" % (s.port, token(1)))
+    try:
+        assert sse.wait_head() == 200
+        assert [seq(json.loads(sse.next()["data"])) for _ in range(3)] == [2, 3, 4]
+        s.emit(change(5))
+        assert seq(json.loads(sse.next()["data"])) == 5
+    finally:
+        sse.stop()
+        w.stop()
