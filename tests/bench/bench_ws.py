@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -42,6 +43,13 @@ def vmrss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for(cond, seconds, what):
@@ -121,6 +129,7 @@ def run_once(a, tmp, run):
         rss1 = vmrss_kb(d.pid)
         per_conn = (rss1 - rss0) * 1024 / max(ready, 1)
 
+        cpu0 = cpu_s(d.pid)
         t0 = time.monotonic()
         for k in range(a.events):
             if a.rate > 0:
@@ -129,8 +138,12 @@ def run_once(a, tmp, run):
                 if delay > 0:
                     time.sleep(delay)
             os.write(fd, event_line(k, a.pad))
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = client.stdout.read()
         client.wait()
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        cpu = cpu_s(d.pid) - cpu0
         rss2 = vmrss_kb(d.pid)
         os.close(fd)
         for line in lines[:-1]:
@@ -138,6 +151,10 @@ def run_once(a, tmp, run):
         print("\n".join("  " + x for x in out.splitlines() if not x.startswith("RESULT")))
         m = re.search(r"^RESULT (.*)$", out, re.M)
         res = dict(kv.split("=") for kv in m.group(1).split()) if m else {}
+        n = float(res.get("deliveries", 0)) or 1
+        print("  CPU for the events: changecast %.2f s (%.2f us per delivery), bench_ws %.2f s "
+              "(whole run, %.2f us per delivery)"
+              % (cpu, cpu / n * 1e6, client_cpu, client_cpu / n * 1e6))
         print("  changecast VmRSS: %.1f MB before, %.1f MB with %d idle clients "
               "(%.0f bytes each), %.1f MB after the events"
               % (rss0 / 1024, rss1 / 1024, ready, per_conn, rss2 / 1024))
