@@ -99,8 +99,15 @@ static int check_header(const char *tok, size_t hlen, char *why, size_t whylen)
     const char *alg = json_string_value(json_object_get(h, "alg"));
     if (!json_is_object(h)) rc = auth_fail(401, why, whylen, "token header is not a JSON object%s", NULL);
     else if (!alg) rc = auth_fail(401, why, whylen, "token header has no alg%s", NULL);
-    else if (strcmp(alg, "HS256") != 0)
-        rc = auth_fail(401, why, whylen, "token algorithm %.32s refused: only HS256 is accepted", alg);
+    else if (strcmp(alg, "HS256") != 0) {
+        /* the name goes to logs and the response body: printable only */
+        char shown[33];
+        size_t k = 0;
+        for (; alg[k] && k < sizeof shown - 1; k++)
+            shown[k] = alg[k] >= 0x20 && alg[k] < 0x7F ? alg[k] : '?';
+        shown[k] = '\0';
+        rc = auth_fail(401, why, whylen, "token algorithm \"%s\" refused: only HS256 is accepted", shown);
+    }
     json_decref(h);
     return rc;
 }
@@ -163,9 +170,9 @@ int ws_auth_check(const ws_auth_t *a, const char *token, size_t len, const char 
     }
     if (ndots != 2 || dots[0] == 0 || dots[1] == dots[0] + 1)
         return auth_fail(401, why, whylen, "token is not three base64url parts%s", NULL);
-    if (dots[1] == len - 1) return auth_fail(401, why, whylen, "token is not signed%s", NULL);
     int rc = check_header(token, dots[0], why, whylen);
     if (rc) return rc;
+    if (dots[1] == len - 1) return auth_fail(401, why, whylen, "token is not signed%s", NULL);
 
     char *copy = malloc(len + 1); /* libjwt wants a C string; freed below */
     if (!copy) return auth_fail(401, why, whylen, "out of memory%s", NULL);

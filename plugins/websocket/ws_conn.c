@@ -217,7 +217,15 @@ void ws_conn_send(ws_conn_t *c, ws_item_t *it)
             ws_conn_slow_close(c, rc < 0 ? "out of memory" : "too many distinct documents pending");
         return;
     }
-    size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t queued = evbuffer_get_length(out);
+    if (queued > ws->max_queue_bytes + c->grace && ws->ssl_ctx == NULL) {
+        /* Over the limit: first see if the kernel takes more now. The loop
+         * may not have polled for writes yet (a burst of batches), and a
+         * socket is only slow when its peer does not read. */
+        evbuffer_write(out, bufferevent_getfd(c->bev));
+        queued = evbuffer_get_length(out);
+    }
     if (queued > ws->max_queue_bytes + c->grace) {
         if (!ws->conflate) {
             ws_conn_slow_close(c, "max_queue_bytes exceeded");

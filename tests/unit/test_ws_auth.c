@@ -125,6 +125,24 @@ static void the_token_table(void **s)
     ws_auth_free(a);
 }
 
+/* The refusal names the algorithm, but only in printable characters: the
+ * reason goes to logs and to the response body. */
+static void refused_algorithm_is_named_safely(void **s)
+{
+    (void)s;
+    ws_auth_t *a = ws_auth_new(SECRET, "sub");
+    assert_non_null(a);
+    char why[160];
+    assert_int_equal(check(a, make_token("{\"alg\":\"none\"}", "{}", NULL, NULL), "u", why), 401);
+    assert_string_equal(why, "token algorithm \"none\" refused: only HS256 is accepted");
+    assert_int_equal(check(a, make_token("{\"alg\":\"x\\r\\nlevel=error\"}", "{}", EVP_sha256(), SECRET),
+                           "u", why), 401);
+    assert_null(strchr(why, '\r'));
+    assert_null(strchr(why, '\n'));
+    assert_non_null(strstr(why, "x??level=error"));
+    ws_auth_free(a);
+}
+
 static void malformed_and_missing_tokens_are_401(void **s)
 {
     (void)s;
@@ -254,6 +272,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_token_table),
+        cmocka_unit_test(refused_algorithm_is_named_safely),
         cmocka_unit_test(malformed_and_missing_tokens_are_401),
         cmocka_unit_test(token_is_read_by_length),
         cmocka_unit_test(token_comes_from_query_then_bearer_then_subprotocol),
