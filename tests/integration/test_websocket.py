@@ -76,6 +76,7 @@ def test_per_recipient_delivery_broadcasts_and_envelopes(tmp_path, plugin_dir, d
     for e in got_py + node_got:
         assert e == by_id[e["id"]]
     assert by_id[token(3)]["operation"] == "update"
+    s.stop()                  # with four sockets still open
 
 
 def test_connections_metric_counts_open_sockets(tmp_path, plugin_dir, daemon):
@@ -108,6 +109,7 @@ def test_websocket_resume_with_last_event_id_has_no_gap_and_no_duplicate(
     s.emit(change(60, owner="user_1"))
     got += c.recv_until(lambda e: seq(e) == 60)
     assert [seq(e) for e in got] == [k for k in range(4, 61) if owner_of(k) != "user_2"]
+    s.stop()
     w.stop()
 
 
@@ -133,6 +135,7 @@ def test_sse_resume_with_last_event_id_and_ids(tmp_path, plugin_dir, daemon):
             got.append(seq(env))
         assert got == want
         t.join()
+        s.stop()              # with the SSE stream open
     finally:
         sse.stop()
         w.stop()
@@ -210,6 +213,7 @@ def test_slow_consumer_is_closed_with_1013_while_others_keep_up(tmp_path, plugin
     s.wait_connections(1)
     s.emit(change(n))
     fast.wait_seq(n)
+    s.stop()
     fast.stop()
 
 
@@ -242,6 +246,7 @@ def test_slow_consumer_conflate_keeps_the_newest_per_document(tmp_path, plugin_d
         assert mine[-1] == n - docs + d
     s.emit(change(n))
     assert seq(slow.recv_until(lambda e: seq(e) == n)[-1]) == n
+    s.stop()
     fast.stop()
 
 
@@ -264,6 +269,7 @@ def test_max_connections_answers_503(tmp_path, plugin_dir, daemon):
     s.emit(change(0))
     assert seq(d.recv_json()) == 0
     assert seq(b.recv_json()) == 0
+    s.stop()
 
 
 def test_healthz_and_viewer_page(tmp_path, plugin_dir, daemon):
@@ -323,6 +329,7 @@ def test_tls_wss_and_https_sse(tmp_path, plugin_dir, daemon):
         assert not answer.startswith(b"HTTP/1.1 200"), answer
     s.emit(change(3, owner="user_1"))
     assert seq(raw.recv_json()) == 3
+    s.stop()                  # with a TLS socket open
 
 
 def test_allowed_origins(tmp_path, plugin_dir, daemon):
@@ -341,6 +348,7 @@ def test_allowed_origins(tmp_path, plugin_dir, daemon):
         sse.stop()
     s.emit(change(0))
     assert seq(ok.recv_json()) == 0 and seq(plain.recv_json()) == 0
+    s.stop()
 
 
 def test_sse_resume_with_last_event_id_query(tmp_path, plugin_dir, daemon):
@@ -356,6 +364,7 @@ def test_sse_resume_with_last_event_id_query(tmp_path, plugin_dir, daemon):
         assert [seq(json.loads(sse.next()["data"])) for _ in range(3)] == [2, 3, 4]
         s.emit(change(5))
         assert seq(json.loads(sse.next()["data"])) == 5
+        s.stop()
     finally:
         sse.stop()
         w.stop()

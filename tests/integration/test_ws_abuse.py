@@ -42,6 +42,7 @@ def ws(tmp_path_factory, changecast_bin, plugin_dir):
         s.watcher = Watcher(s)
         yield s
         s.watcher.stop()
+        s.stop()
     finally:
         for d in started:
             d.kill()

@@ -23,7 +23,8 @@ def ws(tmp_path, plugin_dir, daemon):
     s = start_ws(tmp_path, plugin_dir, daemon, env={"JWT_SECRET": JWT_SECRET},
                  config={"auth": {"jwt_secret": "${JWT_SECRET}", "recipient_claim": "sub",
                                   "token_param": "token"}})
-    return s
+    yield s
+    s.stop()
 
 
 def good(sub="user_1", **extra):

@@ -131,6 +131,7 @@ def test_viewer_shows_events_and_filters(tmp_path, plugin_dir, daemon):
     browser = Chromium(tmp_path / "profile")
     try:
         asyncio.run(drive(s, browser.page_ws_url()))
+        s.stop()              # with the page still connected
     finally:
         browser.stop()
     assert ARTIFACT.stat().st_size > 1000
@@ -146,6 +147,7 @@ def test_viewer_with_auth_and_a_pasted_token(tmp_path, plugin_dir, daemon):
     browser = Chromium(tmp_path / "profile")
     try:
         asyncio.run(drive_auth(s, browser.page_ws_url()))
+        s.stop()
     finally:
         browser.stop()
 

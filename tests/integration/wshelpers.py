@@ -163,6 +163,13 @@ class WsSetup:
     def emit(self, *lines):
         self.feed.emit(*lines)
 
+    def stop(self):
+        """SIGTERM with clients still connected: exit 0, and under ASan the
+        leak check at exit runs (a SIGKILLed daemon is never checked)."""
+        self.feed.close()
+        status = self.d.stop()
+        assert status == 0, "exit status %s; stderr:\n%s" % (status, self.d.stderr()[-3000:])
+
     def http(self, path, headers=None, seconds=10):
         """A plain GET on the websocket listener: (status, headers, body bytes)."""
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path),
