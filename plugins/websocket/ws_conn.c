@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 #include "ws_sink.h"
 
@@ -101,13 +103,14 @@ void ws_conn_arm_keepalive(ws_conn_t *c)
 /* ------------------------------------------------------------------ */
 /* Closing                                                             */
 
-/* Everything is written: half-close and wait for the peer's EOF, so that
- * our last bytes are not lost to a reset (plain TCP); TLS just closes. */
+/* Everything is written: half-close (after TLS's close_notify) and wait
+ * for the peer's EOF, so that our last bytes are not lost to a reset. */
 static void ws_conn_flushed(ws_conn_t *c)
 {
     if (c->sink->ssl_ctx != NULL) {
-        ws_conn_free(c);
-        return;
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        if (ssl != NULL)
+            SSL_shutdown(ssl);   /* sends close_notify; the reply is not awaited */
     }
     shutdown(bufferevent_getfd(c->bev), SHUT_WR);
     bufferevent_disable(c->bev, EV_WRITE);
@@ -368,6 +371,8 @@ void ws_conn_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     ws_conn_t *c = arg;
     ws_sink_t *ws = c->sink;
+    if (what == BEV_EVENT_CONNECTED)
+        return;   /* TLS handshake done: the request head comes next */
     if (!(what & BEV_EVENT_TIMEOUT) || c->state != WS_ST_OPEN) {
         /* EOF, error, a handshake deadline or the closing linger. */
         if (c->state == WS_ST_HEAD && (what & BEV_EVENT_TIMEOUT))

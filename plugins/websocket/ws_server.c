@@ -248,7 +248,8 @@ static void ws_sse_start(ws_conn_t *c, const ws_request_t *req, const char *rcpt
     else if (origin != NULL)
         evbuffer_add_printf(out, "Access-Control-Allow-Origin: *\r\n");
     /* The first comment makes proxies and curl show the stream at once. */
-    evbuffer_add(out, "\r\n: changecast\n\n", 17);
+    static const char first[] = "\r\n: changecast\n\n";
+    evbuffer_add(out, first, sizeof first - 1);
     evbuffer_drain(bufferevent_get_input(c->bev), consumed);
     c->kind = WS_KIND_SSE;
     const char *last = ws_http_header(req, "Last-Event-ID");
