@@ -79,6 +79,21 @@ def test_per_recipient_delivery_broadcasts_and_envelopes(tmp_path, plugin_dir, d
     s.stop()                  # with four sockets still open
 
 
+def test_event_with_several_recipients_reaches_each_once(tmp_path, plugin_dir, daemon):
+    """owner ["user_1", "user_2"]: each recipient's sockets get their own
+    copy (recipient and id "<token>:<recipient>"), /ws gets none."""
+    s = start_ws(tmp_path, plugin_dir, daemon)
+    u1, u2, bc = s.connect("/ws/user_1"), s.connect("/ws/user_2"), s.connect("/ws")
+    s.wait_connections(3)
+    s.emit(change(0, owner=["user_1", "user_2"]), change(1))
+    for c, who in ((u1, "user_1"), (u2, "user_2")):
+        got = c.recv_until(lambda e: seq(e) == 1)
+        assert [(seq(e), e["recipient"], e["id"]) for e in got] == \
+            [(0, who, token(0) + ":" + who), (1, None, token(1))]
+    assert [seq(e) for e in bc.recv_until(lambda e: seq(e) == 1)] == [1]
+    s.stop()
+
+
 def test_connections_metric_counts_open_sockets(tmp_path, plugin_dir, daemon):
     s = start_ws(tmp_path, plugin_dir, daemon)
     s.wait_connections(0)
