@@ -42,7 +42,8 @@ int ws_auth_check(const ws_auth_t *a, const char *token, size_t len, const char 
                   time_t now, char *why, size_t whylen);
 
 /* The token of an upgrade request, in this order: query parameter
- * token_param ("token"), "Authorization: Bearer <t>", then the
+ * token_param ("token"; an empty value counts as none), "Authorization:
+ * Bearer <t>" (scheme case-insensitive), then the
  * Sec-WebSocket-Protocol list: browsers cannot set headers, so a page
  * passes new WebSocket(url, [token]) (or [name, token]); the item taken is
  * the first shaped like a JWT (two dots). Returns a pointer into req

@@ -8,6 +8,7 @@
  */
 #include "ws_http.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -55,7 +56,10 @@ static int hex_val(char c)
 
 void ws_http_request_init(ws_request_t *req)
 {
-    memset(req, 0, sizeof *req);
+    /* The two 8 KB buffers are written before they are read: clearing
+     * only the fields keeps a handshake from paying for 16 KB of memset. */
+    memset(req, 0, offsetof(ws_request_t, head));
+    req->head[0] = req->decoded[0] = '\0';
 }
 
 /* Checks the part of the request line received so far (buf[0..len), no

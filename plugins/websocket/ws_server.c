@@ -326,18 +326,31 @@ static void ws_head_read_cb(struct bufferevent *bev, void *arg)
     /* Look for the end of the head only in what is new (and 3 bytes back). */
     size_t from = c->scanned > 3 ? c->scanned - 3u : 0u;
     const char *end = n >= 4 && from < n ? memmem(p + from, n - from, "\r\n\r\n", 4) : NULL;
+    ws_request_t *req = ws->req;
+    size_t consumed = 0;
     if (end == NULL) {
         c->scanned = (uint16_t)n;
-        if (len >= WS_HTTP_MAX_HEAD)
+        if (len >= WS_HTTP_MAX_HEAD) {
             ws_respond_error(c, 431, "", "request head too large");
+            return;
+        }
+        /* Once the request line is in, judge it now (a TLS hello on the
+         * plain port, garbage): once per connection, on the shared scratch. */
+        if (!c->line_checked && memchr(p, '\n', n) != NULL) {
+            c->line_checked = true;
+            ws_http_request_init(req);
+            int rc = ws_http_parse(p, n, req, &consumed);
+            if (rc != WS_HTTP_MORE && rc != WS_HTTP_DONE)
+                ws_respond_error(c, rc, "", req->why ? req->why : "malformed request");
+        }
         return;
     }
-    size_t head = (size_t)(end - p) + 4, consumed = 0;
-    ws_request_t *req = ws->req;
+    size_t head = (size_t)(end - p) + 4;
     ws_http_request_init(req);
     int rc = ws_http_parse(p, head, req, &consumed);
     if (rc != WS_HTTP_DONE) {
-        ws_respond_error(c, rc == WS_HTTP_MORE ? 400 : rc, "", "malformed request head");
+        ws_respond_error(c, rc == WS_HTTP_MORE ? 400 : rc, "",
+                         req->why ? req->why : "malformed request head");
         return;
     }
     /* The head is parsed: the keepalive timeout replaces the deadline. */

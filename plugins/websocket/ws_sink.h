@@ -66,6 +66,7 @@ struct ws_conn {
     uint8_t state;                 /* ws_state_t */
     bool ping_sent;                /* a keepalive ping awaits any traffic */
     bool in_open_list;
+    bool line_checked;             /* head: the request line was judged */
 };
 
 /* A recipient with at least one open connection. */

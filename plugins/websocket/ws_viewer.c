@@ -11,7 +11,9 @@
  * closed), #feed tr.event (data-operation, data-collection, data-id; hidden
  * when filtered out), #filter-collection (text: exact collection, empty =
  * all), #filter-operation (select: "" = all), #recipient, #token,
- * #token-mode (protocol | query), #connect, #count.
+ * #token-mode (protocol | query), #connect, #count. The page's query may
+ * preset recipient, token, token_mode, collection, operation and
+ * last_event_id (replay from there on the first connection).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +72,7 @@ static const char *const ws_viewer_parts[] = {
     "if(q.get('token_mode'))$('token-mode').value=q.get('token_mode');\n",
     "if(q.get('collection'))$('filter-collection').value=q.get('collection');\n",
     "if(q.get('operation'))$('filter-operation').value=q.get('operation');\n",
-    "var MAX=500,sock=null,lastId=null,backoff=1000,timer=null,count=0,gen=0;\n",
+    "var MAX=500,sock=null,lastId=q.get('last_event_id'),backoff=1000,timer=null,count=0,gen=0;\n",
     "function setState(s){var e=$('state');e.textContent=s;e.setAttribute('data-state',s);}\n",
     "function url(){var r=$('recipient').value.trim(),p;\n",
     " if(tpl.indexOf('{recipient}')<0)p=tpl;\n",
