@@ -56,6 +56,11 @@ static int append_message(bson_t *doc, const char *envelope, size_t len, int *li
     bson_t msg;
     bson_error_t err;
     *literal = 0;
+    size_t i = 0;
+    while (i < len && (envelope[i] == ' ' || envelope[i] == '\n' || envelope[i] == '\t'))
+        i++;
+    if (i == len || envelope[i] != '{')
+        return -1;   /* libbson would take a top-level array as a document */
     if (bson_init_from_json(&msg, envelope, (ssize_t)len, &err)) {
         bool ok = bson_append_document(doc, "message", -1, &msg);
         bson_destroy(&msg);
