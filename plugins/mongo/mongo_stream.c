@@ -1,0 +1,342 @@
+/* plugins/mongo/mongo_stream.c — one change stream's reader thread.
+ *
+ * Opens the stream (from the saved token, after an invalidate, at the
+ * snapshot's operation time, or from now), copies each change into a queue
+ * item with its lookup recipients, and reopens it when it ends: after an
+ * invalidate at once with startAfter, after an error with capped, jittered
+ * exponential backoff, resuming after the last change it queued. libmongoc
+ * has already retried a resumable error once by itself when next() reports
+ * one. History lost is fatal or a restart from now, per on_history_lost.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "plugins/mongo/mongo.h"
+
+#define MG_BACKOFF_MIN_MS 100
+#define MG_BACKOFF_MAX_MS 30000
+#define MG_HEADROOM_EVERY_MS 15000
+
+/* Server codes meaning the resume point is gone from the oplog. */
+#define MG_ERR_HISTORY_LOST 286    /* ChangeStreamHistoryLost */
+#define MG_ERR_FATAL 280           /* ChangeStreamFatalError (resume token not found) */
+
+typedef enum mg_read_end {
+    MG_READ_OK = 0,                /* mg_stream_take: go on */
+    MG_READ_STOP,                  /* stopping */
+    MG_READ_REOPEN,                /* invalidated: open again from st->from */
+    MG_READ_ERROR                  /* err (and errdoc) set */
+} mg_read_end_t;
+
+static bool mg_stopping(const mg_stream_t *st)
+{
+    return atomic_load(&st->src->stopping);
+}
+
+static mongoc_change_stream_t *mg_stream_open(mg_stream_t *st, mongoc_client_t *client)
+{
+    const mg_plan_t *p = st->plan;
+    bson_t pipeline, opts;
+    mg_pipeline_build(p, &pipeline);
+    mg_opts_build(&st->src->cfg.settings, &st->from, &opts);
+    mongoc_change_stream_t *cs;
+    if (strcmp(p->database, "*") == 0) {
+        cs = mongoc_client_watch(client, &pipeline, &opts);
+    } else if (p->collection != NULL) {
+        mongoc_collection_t *coll = mongoc_client_get_collection(client, p->database,
+                                                                 p->collection);
+        cs = mongoc_collection_watch(coll, &pipeline, &opts);
+        mongoc_collection_destroy(coll);   /* the stream keeps its own names */
+    } else {
+        mongoc_database_t *db = mongoc_client_get_database(client, p->database);
+        cs = mongoc_database_watch(db, &pipeline, &opts);
+        mongoc_database_destroy(db);
+    }
+    bson_destroy(&pipeline);
+    bson_destroy(&opts);
+    return cs;
+}
+
+/* The entry a change belongs to: by ns.coll on a shared stream, else the
+ * "*" entry, else the first (collection-less events: dropDatabase). */
+static const mg_entry_t *mg_route(const mg_plan_t *p, const bson_t *doc)
+{
+    if (p->n_entries == 1)
+        return p->entries[0];
+    bson_iter_t it, coll;
+    const char *name = NULL;
+    uint32_t len = 0;
+    if (bson_iter_init_find(&it, doc, "ns") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &coll) && bson_iter_find(&coll, "coll") &&
+        BSON_ITER_HOLDS_UTF8(&coll))
+        name = bson_iter_utf8(&coll, &len);
+    const mg_entry_t *star = NULL;
+    for (size_t i = 0; i < p->n_entries; i++) {
+        const mg_entry_t *e = p->entries[i];
+        if (strcmp(e->collection, "*") == 0) {
+            star = star ? star : e;
+            continue;
+        }
+        if (name && strlen(e->collection) == len && memcmp(e->collection, name, len) == 0)
+            return e;
+    }
+    return star ? star : p->entries[0];
+}
+
+/* Headroom: seconds of oplog between its oldest entry and the resume
+ * point. -1 when the oplog cannot be read (no rights, not a replica set). */
+static void mg_headroom_update(mg_stream_t *st, mongoc_client_t *client)
+{
+    mg_source_t *src = st->src;
+    if (src->m_headroom == NULL)
+        return;
+    mongoc_collection_t *coll = mongoc_client_get_collection(client, "local", "oplog.rs");
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("sort", "{", "$natural", BCON_INT32(1), "}", "limit", BCON_INT64(1),
+                            "projection", "{", "ts", BCON_INT32(1), "}");
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+    const bson_t *doc;
+    double headroom = -1;
+    bson_iter_t it;
+    if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "ts") &&
+        BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+        uint32_t t = 0, i = 0;
+        bson_iter_timestamp(&it, &t, &i);
+        double at = st->last_event_s;
+        if (at <= 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            at = (double)now.tv_sec;
+        }
+        headroom = at - (double)t;
+        if (headroom < 0)
+            headroom = 0;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    src->host->metric_set(src->m_headroom, headroom);
+}
+
+/* Queues one change. MG_READ_OK, MG_READ_STOP or MG_READ_ERROR (a lookup failed). */
+static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t *doc,
+                          bool *invalidated, bson_error_t *err)
+{
+    mg_source_t *src = st->src;
+    bson_iter_t it, idit;
+    const char *op = NULL;
+    uint32_t op_len = 0;
+    if (bson_iter_init_find(&it, doc, "operationType") && BSON_ITER_HOLDS_UTF8(&it))
+        op = bson_iter_utf8(&it, &op_len);
+    unsigned bit = op ? mg_op_bit(op, op_len) : 0;
+    *invalidated = bit == MG_OP(INVALIDATE);
+    if (!bson_iter_init_find(&idit, doc, "_id") || !BSON_ITER_HOLDS_DOCUMENT(&idit)) {
+        src->host->log(src->self, CC_LOG_WARN, "%s: change without a resume token skipped",
+                       st->origin);
+        return 0;
+    }
+    bson_t token;
+    const uint8_t *data;
+    uint32_t len;
+    bson_iter_document(&idit, &len, &data);
+    bson_init_static(&token, data, len);
+
+    if (bson_iter_init_find(&it, doc, "clusterTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+        uint32_t t = 0, i = 0;
+        bson_iter_timestamp(&it, &t, &i);
+        st->last_event_s = t;
+    }
+
+    const mg_entry_t *entry = mg_route(st->plan, doc);
+    /* An event its entry did not ask for (entries sharing a stream ask for
+     * different operations; a new server event type): skipped, but the
+     * stream moves past it. */
+    if (!*invalidated && (bit == 0 || !(entry->ops & bit))) {
+        if (mg_from_set_token(&st->from, MG_FROM_RESUME, &token) != 0)
+            return MG_READ_STOP;
+        return 0;
+    }
+
+    mg_item_t item = {.stream = st, .entry = entry,
+                      .tok = *invalidated ? MG_TOK_START_AFTER : MG_TOK_RESUME};
+    if (entry->lookup != NULL && !*invalidated) {
+        int rc = mg_lookup_recipients(st, client, entry, doc, &item, err);
+        if (rc == CC_EIO)
+            return MG_READ_ERROR;
+        if (rc != 0)
+            goto oom;
+    }
+    /* MongoDB's invalidate names no namespace; the stream knows it, and
+     * sinks filtering on collection or database should see it. */
+    bson_t with_ns = BSON_INITIALIZER;
+    if (*invalidated && !bson_has_field(doc, "ns") && strcmp(st->plan->database, "*") != 0) {
+        bson_t ns;
+        bson_copy_to_excluding_noinit(doc, &with_ns, "", NULL);
+        BSON_APPEND_DOCUMENT_BEGIN(&with_ns, "ns", &ns);
+        BSON_APPEND_UTF8(&ns, "db", st->plan->database);
+        if (st->plan->collection)
+            BSON_APPEND_UTF8(&ns, "coll", st->plan->collection);
+        bson_append_document_end(&with_ns, &ns);
+        doc = &with_ns;
+    }
+    item.len = doc->len;
+    item.doc = malloc(doc->len);   /* owned by the item; next() reuses its buffer */
+    if (item.doc != NULL)
+        memcpy(item.doc, bson_get_data(doc), doc->len);
+    bson_destroy(&with_ns);
+    if (item.doc == NULL)
+        goto oom;
+    if (mg_queue_push(&src->queue, &item) != 0) {
+        mg_item_clear(&item);
+        return MG_READ_STOP;
+    }
+    if (mg_from_set_token(&st->from, *invalidated ? MG_FROM_START_AFTER : MG_FROM_RESUME,
+                          &token) != 0)
+        goto oom;
+    return 0;
+oom:
+    mg_item_clear(&item);
+    src->host->source_status(src->self, CC_SOURCE_FAILED);
+    src->host->fatal(src->self, "out of memory while reading changes");
+    return MG_READ_STOP;
+}
+
+static mg_read_end_t mg_stream_read(mg_stream_t *st, mongoc_client_t *client,
+                                    mongoc_change_stream_t *cs, bson_error_t *err,
+                                    const bson_t **errdoc)
+{
+    int64_t next_headroom = st->index == 0 ? mg_now_ms() : INT64_MAX;
+    while (!mg_stopping(st)) {
+        const bson_t *doc;
+        if (mongoc_change_stream_next(cs, &doc)) {
+            bool invalidated = false;
+            int rc = mg_stream_take(st, client, doc, &invalidated, err);
+            if (rc == MG_READ_STOP)
+                return MG_READ_STOP;
+            if (rc == MG_READ_ERROR) {
+                *errdoc = NULL;
+                return MG_READ_ERROR;
+            }
+            if (invalidated)
+                return MG_READ_REOPEN;
+        } else if (mongoc_change_stream_error_document(cs, err, errdoc)) {
+            return MG_READ_ERROR;
+        }
+        if (mg_now_ms() >= next_headroom) {
+            mg_headroom_update(st, client);
+            next_headroom = mg_now_ms() + MG_HEADROOM_EVERY_MS;
+        }
+    }
+    return MG_READ_STOP;
+}
+
+static bool mg_is_history_lost(const bson_error_t *err)
+{
+    return (err->domain == MONGOC_ERROR_SERVER || err->domain == MONGOC_ERROR_QUERY) &&
+           (err->code == MG_ERR_HISTORY_LOST || err->code == MG_ERR_FATAL);
+}
+
+/* After a failure: history lost is fatal or a restart from now; anything
+ * else waits out the backoff. Returns false when the thread must end. */
+static bool mg_stream_failed(mg_stream_t *st, const bson_error_t *err, unsigned *attempt,
+                             unsigned *seed)
+{
+    mg_source_t *src = st->src;
+    const cc_host_t *host = src->host;
+    mg_source_set_connected(src, st, false);
+    if (mg_is_history_lost(err)) {
+        if (!src->cfg.settings.history_lost_restart) {
+            char msg[768];
+            snprintf(msg, sizeof msg,
+                     "change stream %s: history lost (server error %" PRIu32 ": %s): the resume "
+                     "point is no longer in the oplog, so changes since the last delivered event "
+                     "were missed. Set on_history_lost: \"restart\" to continue from now, or "
+                     "remove the source's position from the state file",
+                     st->plan->key, err->code, err->message);
+            host->source_status(src->self, CC_SOURCE_FAILED);
+            host->fatal(src->self, msg);
+            return false;
+        }
+        host->log(src->self, CC_LOG_WARN,
+                  "change stream %s: history lost (server error %" PRIu32 ": %s); "
+                  "on_history_lost is \"restart\": continuing from now, changes in between "
+                  "are missed", st->plan->key, err->code, err->message);
+        if (src->m_history_lost)
+            host->metric_add(src->m_history_lost, 1);
+        mg_from_clear(&st->from);
+        *attempt = 0;
+        return true;
+    }
+    unsigned shift = *attempt < 16 ? *attempt : 16;
+    int64_t delay = (int64_t)MG_BACKOFF_MIN_MS << shift;
+    if (delay > MG_BACKOFF_MAX_MS)
+        delay = MG_BACKOFF_MAX_MS;
+    /* Full range jitter over the upper half: many sources restarting
+     * together do not retry in step. */
+    delay = delay / 2 + (int64_t)(rand_r(seed) % (unsigned)(delay / 2 + 1));
+    (*attempt)++;
+    host->log(src->self, *attempt == 1 ? CC_LOG_WARN : CC_LOG_INFO,
+              "change stream %s: %s (error %" PRIu32 ".%" PRIu32 "); reconnecting in %" PRId64
+              " ms (attempt %u)", st->plan->key, err->message, err->domain, err->code, delay,
+              *attempt);
+    if (src->m_reconnects)
+        host->metric_add(src->m_reconnects, 1);
+    return mg_source_sleep(src, delay);
+}
+
+void *mg_stream_run(void *arg)
+{
+    mg_stream_t *st = arg;
+    mg_source_t *src = st->src;
+    mongoc_client_t *client = mongoc_client_pool_pop(src->pool);
+    unsigned attempt = 0;
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)st;
+
+    while (!mg_stopping(st)) {
+        bson_error_t err;
+        memset(&err, 0, sizeof err);
+        if (st->need_snapshot) {
+            int rc = mg_snapshot_run(st, client, &err);
+            if (rc == CC_ECLOSED)
+                break;
+            if (rc != 0) {
+                if (!mg_stream_failed(st, &err, &attempt, &seed))
+                    break;
+                continue;
+            }
+            st->need_snapshot = false;
+        }
+        mongoc_change_stream_t *cs = mg_stream_open(st, client);
+        const bson_t *errdoc = NULL;
+        if (mongoc_change_stream_error_document(cs, &err, &errdoc)) {
+            bson_error_t copy = err;
+            mongoc_change_stream_destroy(cs);
+            if (!mg_stream_failed(st, &copy, &attempt, &seed))
+                break;
+            continue;
+        }
+        if (attempt > 0)
+            src->host->log(src->self, CC_LOG_INFO, "change stream %s: connected again",
+                           st->plan->key);
+        attempt = 0;
+        mg_source_set_connected(src, st, true);
+        mg_read_end_t end = mg_stream_read(st, client, cs, &err, &errdoc);
+        bson_error_t copy = err;
+        mongoc_change_stream_destroy(cs);
+        if (end == MG_READ_STOP)
+            break;
+        if (end == MG_READ_REOPEN) {
+            src->host->log(src->self, CC_LOG_INFO, "change stream %s: invalidated (collection "
+                           "dropped or renamed); delivered, reopening after it", st->plan->key);
+            continue;
+        }
+        if (!mg_stream_failed(st, &copy, &attempt, &seed))
+            break;
+    }
+    mongoc_client_pool_push(src->pool, client);
+    return NULL;
+}
