@@ -40,6 +40,45 @@ static const cc_config_field_t db_config_fields[] = {
     {0}
 };
 
+/* libmongoc logs through one process-wide handler: its warnings and errors
+ * go to the log of the first database sink alive, as log records rather
+ * than raw stderr lines; its chatter below warnings is dropped. (The mongo
+ * source installs the same kind of handler; whichever comes last serves.) */
+static pthread_mutex_t db_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static db_sink_t *db_log_owner;   /* guarded by db_log_mu */
+
+static void db_mongoc_log(mongoc_log_level_t level, const char *domain, const char *message,
+                          void *arg)
+{
+    (void)arg;
+    if (level > MONGOC_LOG_LEVEL_WARNING)
+        return;
+    pthread_mutex_lock(&db_log_mu);
+    if (db_log_owner != NULL)
+        db_log_owner->host->log(db_log_owner->self,
+                                level <= MONGOC_LOG_LEVEL_ERROR ? CC_LOG_ERROR : CC_LOG_WARN,
+                                "libmongoc %s: %s", domain, message);
+    pthread_mutex_unlock(&db_log_mu);
+}
+
+/* The handler is installed outside db_log_mu: libmongoc calls it under its
+ * own lock, so taking them in the other order could deadlock. */
+static void db_log_attach(db_sink_t *db)
+{
+    pthread_mutex_lock(&db_log_mu);
+    if (db_log_owner == NULL)
+        db_log_owner = db;
+    pthread_mutex_unlock(&db_log_mu);
+}
+
+static void db_log_detach(db_sink_t *db)
+{
+    pthread_mutex_lock(&db_log_mu);
+    if (db_log_owner == db)
+        db_log_owner = NULL;   /* the handler stays, silent */
+    pthread_mutex_unlock(&db_log_mu);
+}
+
 static pthread_once_t db_mongoc_once = PTHREAD_ONCE_INIT;
 
 /* Never paired with mongoc_cleanup: another plugin (the mongo source) may
@@ -47,6 +86,7 @@ static pthread_once_t db_mongoc_once = PTHREAD_ONCE_INIT;
 static void db_mongoc_init(void)
 {
     mongoc_init();
+    mongoc_log_set_handler(db_mongoc_log, NULL);
 }
 
 /* MongoDB's own rules for names (docs: "Naming Restrictions"). */
@@ -58,13 +98,13 @@ static const char *db_bad_name(const char *name, int is_db)
         if (strlen(name) >= 64)
             return "must be shorter than 64 bytes";
         if (strpbrk(name, "/\\. \"$") != NULL)
-            return "must not contain any of / \\ . space \" $";
+            return "must not contain /, \\, ., spaces, double quotes or $";
         return NULL;
     }
     if (strchr(name, '$') != NULL)
         return "must not contain $";
     if (strncmp(name, "system.", 7) == 0)
-        return "must not start with \"system.\"";
+        return "must not start with system.";
     return NULL;
 }
 
@@ -95,20 +135,20 @@ static int db_config(db_sink_t *db)
     db->uri = mongoc_uri_new_with_error(uri, &err);
     if (db->uri == NULL) {
         host->log(self, CC_LOG_ERROR, "%s.config.uri: %s", db->place, err.message);
-        return CC_EINVAL;
+        return CC_ECONFIG;
     }
     db->database = host->config_string(self, "database");
     db->collection = host->config_string(self, "collection");
     const char *why;
     if ((why = db_bad_name(db->database, 1)) != NULL) {
-        host->log(self, CC_LOG_ERROR, "%s.config.database: \"%s\" %s", db->place, db->database,
-                  why);
-        return CC_EINVAL;
+        host->log(self, CC_LOG_ERROR, "%s.config.database: %s%s%s", db->place, why,
+                  *db->database ? "; got " : "", db->database);
+        return CC_ECONFIG;
     }
     if ((why = db_bad_name(db->collection, 0)) != NULL) {
-        host->log(self, CC_LOG_ERROR, "%s.config.collection: \"%s\" %s", db->place,
-                  db->collection, why);
-        return CC_EINVAL;
+        host->log(self, CC_LOG_ERROR, "%s.config.collection: %s%s%s", db->place, why,
+                  *db->collection ? "; got " : "", db->collection);
+        return CC_ECONFIG;
     }
     db->ttl_seconds = host->config_int(self, "ttl_seconds", 0);
     db->batch_size = (size_t)host->config_int(self, "batch_size", 1000);
@@ -127,7 +167,7 @@ static int db_config(db_sink_t *db)
     if (wc != NULL && mongoc_write_concern_get_w(wc) == MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED) {
         host->log(self, CC_LOG_ERROR, "%s.config.uri: w=0 (unacknowledged writes) cannot "
                   "tell when an event is stored; use w=1 or w=majority", db->place);
-        return CC_EINVAL;
+        return CC_ECONFIG;
     }
     return 0;
 }
@@ -193,6 +233,7 @@ static void db_stop(void *state)
 
 static void db_free(db_sink_t *db)
 {
+    db_log_detach(db);
     if (db->uri != NULL)
         mongoc_uri_destroy(db->uri);
     free(db->uri_redacted);
@@ -211,7 +252,6 @@ static void db_destroy(void *state)
 
 static int db_init(cc_instance_t *self, const cc_host_t *host, void **state)
 {
-    pthread_once(&db_mongoc_once, db_mongoc_init);
     db_sink_t *db = calloc(1, sizeof *db);
     if (db == NULL) {
         host->log(self, CC_LOG_ERROR, "out of memory");
@@ -227,6 +267,8 @@ static int db_init(cc_instance_t *self, const cc_host_t *host, void **state)
     }
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->cv, NULL);
+    db_log_attach(db);
+    pthread_once(&db_mongoc_once, db_mongoc_init);
     db->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)(uintptr_t)db;
     if (db->rng == 0)
         db->rng = 1;

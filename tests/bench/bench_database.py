@@ -70,7 +70,7 @@ def run_daemon(sinks, name):
 envelopes = os.path.join(tmp, "envelopes.jsonl")
 run_daemon([{"name": "out", "plugin": "file", "config": {"path": envelopes}}], "envelopes")
 
-peer = MongoPeer(os.path.join(tmp, "peer"))
+peer = MongoPeer(tmp)
 peer.start()
 try:
     db = peer.client().bench
