@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "database.h"
+#include "db_doc.h"
 
 #define DB_PLUGIN_VERSION "0.1.0"
 
@@ -189,6 +190,29 @@ static void db_metrics(db_sink_t *db)
         "changecast_database_batches_total", "bulk inserts sent (retries included)", NULL, NULL);
 }
 
+/* Builds the document of one event (sink thread). A document that cannot
+ * be stored (larger than MongoDB's 16 MB) is left NULL: the writer gives the
+ * event up, with its id in the message. */
+static void db_item_build(db_sink_t *db, db_item_t *it, cc_event_t *ev)
+{
+    size_t len, ts_off = 0;
+    int literal = 0;
+    const char *json = db->host->event_json(ev, &len);
+    bson_t doc = BSON_INITIALIZER;
+    it->event = ev;
+    it->doc = NULL;
+    if (db_doc_build(&doc, db->host->event_id(ev), db->host->event_recipient(ev), json, len, 0,
+                     &literal, &ts_off) == 0 && doc.len <= DB_MAX_DOC_BYTES) {
+        uint32_t n;
+        it->doc = bson_destroy_with_steal(&doc, true, &n);
+        it->len = n;
+        it->ts_off = (uint32_t)ts_off;
+    } else {
+        bson_destroy(&doc);
+    }
+    db->n_literal += (size_t)literal;
+}
+
 static int db_deliver(void *state, const cc_batch_t *batch)
 {
     db_sink_t *db = state;
@@ -199,11 +223,12 @@ static int db_deliver(void *state, const cc_batch_t *batch)
         memmove(db->queue, db->queue + db->head, db->count * sizeof *db->queue);
         db->head = 0;
     }
+    size_t at = db->head + db->count;
     if (db->count + batch->count > db->cap) {
         size_t cap = db->cap ? db->cap : 1024;
         while (cap < db->count + batch->count)
             cap *= 2;
-        cc_event_t **q = realloc(db->queue, cap * sizeof *q);
+        db_item_t *q = realloc(db->queue, cap * sizeof *q);
         if (q == NULL) {
             pthread_mutex_unlock(&db->mu);
             db->host->log(db->self, CC_LOG_ERROR, "out of memory queueing %zu events",
@@ -213,7 +238,18 @@ static int db_deliver(void *state, const cc_batch_t *batch)
         db->queue = q;
         db->cap = cap;
     }
-    memcpy(db->queue + db->head + db->count, batch->events, batch->count * sizeof *db->queue);
+    pthread_mutex_unlock(&db->mu);
+    /* The slots past the end are the sink thread's alone until `count`
+     * covers them, and only this thread moves or grows the array. */
+    for (size_t i = 0; i < batch->count; i++)
+        db_item_build(db, &db->queue[at + i], batch->events[i]);
+    if (db->n_literal > 0) {
+        db->host->log(db->self, CC_LOG_WARN, "%zu envelopes hold keys like Extended JSON "
+                      "operators; their message was stored with keys and values as written",
+                      db->n_literal);
+        db->n_literal = 0;
+    }
+    pthread_mutex_lock(&db->mu);
     db->count += batch->count;
     pthread_cond_signal(&db->cv);
     pthread_mutex_unlock(&db->mu);
@@ -237,6 +273,8 @@ static void db_free(db_sink_t *db)
     if (db->uri != NULL)
         mongoc_uri_destroy(db->uri);
     free(db->uri_redacted);
+    for (size_t i = 0; i < db->count; i++)
+        bson_free(db->queue[db->head + i].doc);
     free(db->queue);
     pthread_cond_destroy(&db->cv);
     pthread_mutex_destroy(&db->mu);

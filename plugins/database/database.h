@@ -11,6 +11,19 @@
 
 #include "changecast/changecast.h"
 
+/* MongoDB's maxBsonObjectSize: the driver refuses a larger document for
+ * the whole batch, so such an event is given up on before the batch. */
+#define DB_MAX_DOC_BYTES (16 * 1024 * 1024)
+
+/* One event on its way to the collection: its document is built on the
+ * sink's thread as it arrives, so that the writer thread only sends. */
+typedef struct db_item {
+    cc_event_t *event;               /* borrowed until acknowledged     */
+    uint8_t *doc;                    /* owned BSON (bson_free), or NULL: cannot be stored */
+    uint32_t len;
+    uint32_t ts_off;                 /* where the timestamp's value is  */
+} db_item_t;
+
 typedef struct db_sink {
     cc_instance_t *self;
     const cc_host_t *host;
@@ -25,14 +38,15 @@ typedef struct db_sink {
     mongoc_uri_t *uri;               /* owned                          */
     char *uri_redacted;              /* owned: the URI without password, for logs */
 
-    /* The hand-over from deliver (sink thread) to the writer thread. Events
-     * are borrowed from the bus (valid until acknowledged): queue[head ..
-     * head+count), oldest first. Only deliver appends, only the writer
-     * removes, after acknowledging. Bounded by the bus's capacity. */
+    /* The hand-over from deliver (sink thread) to the writer thread:
+     * queue[head .. head+count), oldest first. Only deliver appends, only
+     * the writer removes, after acknowledging. Bounded by the bus's
+     * capacity. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    cc_event_t **queue;              /* owned array                    */
+    db_item_t *queue;                /* owned array; items own their doc */
     size_t head, count, cap;
+    size_t n_literal;                /* sink thread: envelopes stored literally, unreported */
     bool stopping;                   /* stop(): write what is queued once, then end */
     bool started;
     pthread_t thread;

@@ -78,7 +78,7 @@ static int append_message(bson_t *doc, const char *envelope, size_t len, int *li
 }
 
 int db_doc_build(bson_t *doc, const char *id, const char *recipient, const char *envelope,
-                 size_t envelope_len, int64_t now_ms, int *literal)
+                 size_t envelope_len, int64_t now_ms, int *literal, size_t *ts_off)
 {
     if (!bson_append_utf8(doc, "_id", 3, id, -1))
         return -1;
@@ -86,11 +86,20 @@ int db_doc_build(bson_t *doc, const char *id, const char *recipient, const char 
         return -1;
     if (append_message(doc, envelope, envelope_len, literal) != 0)
         return -1;
+    /* type byte, "timestamp" and its NUL, then the value */
+    *ts_off = doc->len - 1 + 1 + sizeof "timestamp";
     if (!bson_append_date_time(doc, "timestamp", 9, now_ms))
         return -1;
     if (recipient == NULL && !bson_append_bool(doc, "broadcast", 9, true))
         return -1;
     return 0;
+}
+
+void db_doc_set_timestamp(uint8_t *doc, size_t ts_off, int64_t ms)
+{
+    uint64_t v = (uint64_t)ms;   /* BSON is little-endian */
+    for (int i = 0; i < 8; i++)
+        doc[ts_off + (size_t)i] = (uint8_t)(v >> (8 * i));
 }
 
 static bool is_duplicate(int32_t code)

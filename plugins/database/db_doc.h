@@ -17,10 +17,16 @@
  * relaxed Extended JSON, so {"$date": …} and {"$oid": …} inside `data` are
  * stored as BSON dates and ObjectIds. An envelope libbson cannot read that
  * way (a document field named like an Extended JSON operator) is stored with
- * every key and value taken literally; *literal is set then. Returns 0, or
- * -1 when the envelope is not a JSON object at all (never from the core). */
+ * every key and value taken literally; *literal is set then. *ts_off is
+ * where the timestamp's 8 bytes are in the finished document (see
+ * db_doc_set_timestamp). Returns 0, or -1 when the envelope is not a JSON
+ * object at all (never from the core). */
 int db_doc_build(bson_t *doc, const char *id, const char *recipient, const char *envelope,
-                 size_t envelope_len, int64_t now_ms, int *literal);
+                 size_t envelope_len, int64_t now_ms, int *literal, size_t *ts_off);
+
+/* Rewrites the timestamp of a finished document in place: documents are
+ * built when they arrive and dated when they are written. */
+void db_doc_set_timestamp(uint8_t *doc, size_t ts_off, int64_t ms);
 
 /* What became of each document of an unordered bulk insert. */
 typedef enum db_outcome {

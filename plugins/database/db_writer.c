@@ -16,15 +16,15 @@
 #include "database.h"
 #include "db_doc.h"
 
-/* MongoDB's maxBsonObjectSize; a document over it is refused whole by the
- * driver for the entire batch, so it is given up on before the batch. */
-#define DB_MAX_DOC_BYTES (16 * 1024 * 1024)
 #define DB_WHY_MAX 512
 
-/* The batch being written: borrowed events, their outcomes, and the index
- * of each in the bulk insert (-1: not sent, given up on beforehand). */
+/* The batch being written: copies of the queue's first items (the queue
+ * keeps owning their documents until they are acknowledged and removed),
+ * their outcomes, and the index of each in
+ * the bulk insert (-1: not sent, given up on beforehand). */
 typedef struct db_batch {
-    cc_event_t **events;     /* owned array of borrowed events */
+    db_item_t *items;        /* owned array of copies          */
+    cc_event_t **events;     /* owned array of borrowed events, for ack_batch */
     db_outcome_t *outcomes;  /* owned                          */
     db_outcome_t *sent;      /* owned: outcomes of what was sent, by bulk index */
     int *bulk_index;         /* owned                          */
@@ -195,45 +195,34 @@ static int db_write(db_sink_t *db, db_batch_t *b)
         return -1;
     mongoc_collection_t *coll = mongoc_client_get_collection(db->client, db->database,
                                                              db->collection);
-    bson_t opts = BSON_INITIALIZER, doc = BSON_INITIALIZER, reply;
+    bson_t opts = BSON_INITIALIZER, reply;
     bson_error_t err;
     BSON_APPEND_BOOL(&opts, "ordered", false);
     mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
     bson_destroy(&opts);
     int64_t now = db_now_ms();
-    size_t n_sent = 0, n_literal = 0, n_refused = 0;
+    size_t n_sent = 0, n_refused = 0;
     const char *refused_id = NULL;
     for (size_t i = 0; i < b->n; i++) {
-        const cc_event_t *ev = b->events[i];
-        size_t len;
-        const char *json = db->host->event_json(ev, &len);
-        int literal = 0;
-        bson_reinit(&doc);
+        db_item_t *it = &b->items[i];
+        bson_t doc;
         b->bulk_index[i] = -1;
         b->outcomes[i] = DB_FAILED;
-        if (db_doc_build(&doc, db->host->event_id(ev), db->host->event_recipient(ev), json, len,
-                         now, &literal) != 0 || doc.len > DB_MAX_DOC_BYTES) {
-            n_refused++;
-            refused_id = db->host->event_id(ev);
-            continue;
+        if (it->doc != NULL) {
+            db_doc_set_timestamp(it->doc, it->ts_off, now);
+            if (bson_init_static(&doc, it->doc, it->len) &&
+                mongoc_bulk_operation_insert_with_opts(bulk, &doc, NULL, &err)) {
+                b->bulk_index[i] = (int)n_sent++;
+                continue;
+            }
         }
-        n_literal += (size_t)literal;
-        if (!mongoc_bulk_operation_insert_with_opts(bulk, &doc, NULL, &err)) {
-            n_refused++;
-            refused_id = db->host->event_id(ev);
-            continue;
-        }
-        b->bulk_index[i] = (int)n_sent++;
+        n_refused++;
+        refused_id = db->host->event_id(it->event);
     }
-    bson_destroy(&doc);
     if (n_refused > 0)
         db->host->log(db->self, CC_LOG_ERROR, "%zu events cannot be stored as a MongoDB "
                       "document (e.g. %s: larger than 16 MB); given up on", n_refused,
                       refused_id);
-    if (n_literal > 0)
-        db->host->log(db->self, CC_LOG_WARN, "%zu envelopes hold keys like Extended JSON "
-                      "operators; their message was stored with keys and values as written",
-                      n_literal);
 
     int rc = 0;
     uint64_t inserted = 0;
@@ -289,11 +278,12 @@ static void *db_writer_main(void *arg)
 {
     db_sink_t *db = arg;
     db_batch_t b = {0};
+    b.items = malloc(db->batch_size * sizeof *b.items);
     b.events = malloc(db->batch_size * sizeof *b.events);
     b.outcomes = malloc(db->batch_size * sizeof *b.outcomes);
     b.sent = malloc(db->batch_size * sizeof *b.sent);
     b.bulk_index = malloc(db->batch_size * sizeof *b.bulk_index);
-    if (b.events == NULL || b.outcomes == NULL || b.sent == NULL || b.bulk_index == NULL) {
+    if (b.items == NULL || b.events == NULL || b.outcomes == NULL || b.sent == NULL || b.bulk_index == NULL) {
         db->host->log(db->self, CC_LOG_ERROR, "out of memory for a batch of %zu",
                       db->batch_size);
         db->host->fatal(db->self, "database sink: out of memory");
@@ -315,8 +305,10 @@ static void *db_writer_main(void *arg)
         }
         bool last = db->stopping;
         b.n = db->count < db->batch_size ? db->count : db->batch_size;
-        memcpy(b.events, db->queue + db->head, b.n * sizeof *b.events);
+        memcpy(b.items, db->queue + db->head, b.n * sizeof *b.items);
         pthread_mutex_unlock(&db->mu);
+        for (size_t i = 0; i < b.n; i++)
+            b.events[i] = b.items[i].event;
 
         if (db_write(db, &b) != 0) {
             /* Stopping: what is not written stays unacknowledged, for the
@@ -325,11 +317,13 @@ static void *db_writer_main(void *arg)
                 break;
             continue;
         }
+        for (size_t i = 0; i < b.n; i++)
+            bson_free(b.items[i].doc);
         pthread_mutex_lock(&db->mu);
+        /* head + count stays where deliver is building the next items
+         * (outside the lock): only deliver itself may move them. */
         db->head += b.n;
         db->count -= b.n;
-        if (db->count == 0)
-            db->head = 0;
         pthread_mutex_unlock(&db->mu);
     }
 out:
@@ -341,6 +335,7 @@ out:
                       "they are delivered again on the next run", left, db->database,
                       db->collection);
     db_drop_client(db);
+    free(b.items);
     free(b.events);
     free(b.outcomes);
     free(b.sent);

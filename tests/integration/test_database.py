@@ -124,6 +124,19 @@ def test_several_recipients_give_one_document_each(tmp_path, plugin_dir, daemon,
         assert str(doc["message"]["data"]["_id"]) == "5f1e4b2c9d3e4a0012345678"
 
 
+def test_fields_with_dotted_paths_are_stored(tmp_path, plugin_dir, daemon, peer):
+    """`fields` makes data keys like "fullDocument.name": field names with
+    dots, which MongoDB 5.0+ stores; the driver must not refuse them."""
+    gen_changes.write_changes(str(tmp_path / "changes.jsonl"), 10)
+    d = daemon(manifest(tmp_path, plugin_dir, peer.uri, source={
+        "on_eof": "stay", "fields": ["fullDocument.name", "fullDocument.seq"]}))
+    coll = peer.client().audit.activity
+    poll(lambda: coll.count_documents({}) == 10, 60, "10 documents")
+    d.stop()
+    doc = coll.find_one({"_id": gen_changes.token(0)})
+    assert doc["message"]["data"] == {"fullDocument.name": "Ada", "fullDocument.seq": 0}
+
+
 def test_sigkill_and_restart_store_each_event_once(tmp_path, plugin_dir, daemon, peer):
     """Killed mid-stream, the next run redelivers what was not acknowledged;
     what was already stored is found as a duplicate: the collection ends with

@@ -31,8 +31,9 @@ static void document_for_a_recipient(void **s)
     (void)s;
     bson_t doc = BSON_INITIALIZER;
     int literal = -1;
+    size_t ts_off;
     assert_int_equal(db_doc_build(&doc, "82AB", "u1", envelope, strlen(envelope),
-                                  1745257727405LL, &literal), 0);
+                                  1745257727405LL, &literal, &ts_off), 0);
     assert_int_equal(literal, 0);
     bson_iter_t it;
     /* Field order: the Python package's, with _id first. */
@@ -51,6 +52,15 @@ static void document_for_a_recipient(void **s)
     assert_true(BSON_ITER_HOLDS_DATE_TIME(&it));
     assert_int_equal(bson_iter_date_time(&it), 1745257727405LL);
     assert_false(bson_iter_next(&it));
+
+    /* Documents are dated again when written: in place, nothing else moves. */
+    uint8_t *raw = (uint8_t *)bson_get_data(&doc);
+    db_doc_set_timestamp(raw, ts_off, 1900000000123LL);
+    assert_true(bson_iter_init_find(&it, &doc, "timestamp"));
+    assert_int_equal(bson_iter_date_time(&it), 1900000000123LL);
+    assert_true(bson_validate(&doc, BSON_VALIDATE_NONE, NULL));
+    assert_true(bson_iter_init_find(&it, &doc, "recipient"));
+    assert_string_equal(bson_iter_utf8(&it, NULL), "u1");
 
     /* Extended JSON in data becomes BSON types. */
     assert_true(bson_iter_init_find(&it, &doc, "message"));
@@ -76,8 +86,9 @@ static void document_for_a_broadcast(void **s)
     (void)s;
     bson_t doc = BSON_INITIALIZER;
     int literal;
+    size_t ts_off;
     const char env[] = "{\"operation\":\"delete\",\"recipient\":null,\"id\":\"T\"}";
-    assert_int_equal(db_doc_build(&doc, "T", NULL, env, strlen(env), 0, &literal), 0);
+    assert_int_equal(db_doc_build(&doc, "T", NULL, env, strlen(env), 0, &literal, &ts_off), 0);
     char *j = doc_json(&doc);
     assert_string_equal(j, "{ \"_id\" : \"T\", \"message\" : { \"operation\" : \"delete\", "
                            "\"recipient\" : null, \"id\" : \"T\" }, \"timestamp\" : { \"$date\" "
@@ -95,7 +106,8 @@ static void operator_like_keys_are_stored_literally(void **s)
                        "2.5,true,null,\"s\"]}},\"id\":\"L\"}";
     bson_t doc = BSON_INITIALIZER;
     int literal = 0;
-    assert_int_equal(db_doc_build(&doc, "L", "r", env, strlen(env), 5, &literal), 0);
+    size_t ts_off;
+    assert_int_equal(db_doc_build(&doc, "L", "r", env, strlen(env), 5, &literal, &ts_off), 0);
     assert_int_equal(literal, 1);
     bson_iter_t it, d;
     assert_true(bson_iter_init(&it, &doc));
@@ -115,9 +127,10 @@ static void not_an_object_is_refused(void **s)
     (void)s;
     bson_t doc = BSON_INITIALIZER;
     int literal;
-    assert_int_equal(db_doc_build(&doc, "X", NULL, "[1]", 3, 0, &literal), -1);
+    size_t ts_off;
+    assert_int_equal(db_doc_build(&doc, "X", NULL, "[1]", 3, 0, &literal, &ts_off), -1);
     bson_reinit(&doc);
-    assert_int_equal(db_doc_build(&doc, "X", NULL, "{", 1, 0, &literal), -1);
+    assert_int_equal(db_doc_build(&doc, "X", NULL, "{", 1, 0, &literal, &ts_off), -1);
     bson_destroy(&doc);
 }
 
