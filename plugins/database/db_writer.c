@@ -228,8 +228,14 @@ static int db_write(db_sink_t *db, db_batch_t *b)
     uint64_t inserted = 0;
     char why[DB_WHY_MAX];
     if (n_sent > 0) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         db_metric_add(db, db->m_batches, 1);
+        db->host->log(db->self, CC_LOG_DEBUG, "bulk insert of %zu documents: %s in %.1f ms",
+                      n_sent, ok ? "ok" : "failed",
+                      (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
         if (db_bulk_verdict(ok != 0, &err, &reply, b->sent, n_sent, why, sizeof why) ==
             DB_RETRY) {
             db_failed(db, "writing to", why, db_connection_error(&err));

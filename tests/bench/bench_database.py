@@ -58,14 +58,14 @@ def run_daemon(sinks, name):
     with open(path, "w") as f:
         json.dump(m, f)
     t0 = time.monotonic()
-    p = subprocess.Popen(["/usr/bin/time", "-f", "%M", binary, "run", "-c", path],
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%U %S %M", binary, "run", "-c", path],
                          stderr=subprocess.PIPE, text=True)
     _, err = p.communicate()
     secs = time.monotonic() - t0
     if p.returncode != 0:
         sys.exit("bench_database: %s run failed (%d):\n%s" % (name, p.returncode, err[-3000:]))
-    rss_kb = int(err.strip().splitlines()[-1])
-    return secs, rss_kb
+    user, system, rss_kb = err.strip().splitlines()[-1].split()
+    return secs, int(rss_kb), float(user) + float(system)
 
 
 envelopes = os.path.join(tmp, "envelopes.jsonl")
@@ -85,15 +85,15 @@ try:
 
     r1 = bare_run("bare1")
     peer.restart()
-    secs, rss_kb = run_daemon([{"name": "store", "plugin": "database",
+    secs, rss_kb, cpu = run_daemon([{"name": "store", "plugin": "database",
                                 "config": {"uri": peer.uri, "database": "bench",
                                            "collection": "sink", "batch_size": a.batch}}],
                               "sink")
     n = peer.client().bench.sink.count_documents({})
     assert n == a.events, "bench.sink holds %d documents, not %d" % (n, a.events)
     rate = a.events / secs
-    print("changecast: %d documents in %.3f s: %.0f documents/s (peak RSS %.1f MB)"
-          % (a.events, secs, rate, rss_kb / 1024))
+    print("changecast: %d documents in %.3f s: %.0f documents/s (CPU %.2f s, peak RSS %.1f MB)"
+          % (a.events, secs, rate, cpu, rss_kb / 1024))
     r2 = bare_run("bare2")
 finally:
     peer.stop()
