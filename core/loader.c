@@ -93,7 +93,9 @@ const cc_loaded_plugin_t *cc_loader_find(const cc_loader_t *ld, const char *name
 
 int cc_loader_open(cc_loader_t *ld, const char *path)
 {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: plugins hand callbacks to process-wide libraries
+     * (libmongoc's log handler, say); their code stays mapped until exit. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) {
         loader_refuse(ld, "%s: cannot load: %s", path, dlerror());
         return CC_EIO;

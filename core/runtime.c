@@ -427,6 +427,10 @@ static int health_cb(void *arg, cc_buf_t *body)
     cc_buf_lit(&parts, "},\"sinks\":{");
     for (size_t i = 0; i < rt->n_sinks; i++) {
         int st = atomic_load(&rt->sinks[i].status);
+        /* A sink that cannot reach its destination at all (not one that is
+         * retrying some events) makes the node unhealthy too. */
+        if (st == CC_SINK_DOWN)
+            healthy = 0;
         if (i)
             cc_buf_putc(&parts, ',');
         cc_buf_json_string(&parts, rt->sinks[i].entry->name, strlen(rt->sinks[i].entry->name));
