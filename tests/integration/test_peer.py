@@ -190,6 +190,14 @@ def test_invalidate_and_start_after(mongo_peer):
     with db.gone.watch(start_after=evs[1]["_id"], max_await_time_ms=100) as cs:
         db.gone.insert_one({"_id": 2})
         assert drain(cs, 1)[0]["documentKey"] == {"_id": 2}
+    # A user $match runs on the invalidate too (as in mongod): filtered out,
+    # the cursor still closes, its postBatchResumeToken the invalidate's.
+    cid, _ = raw_stream(db, "gone", {}, [{"$match": {"operationType": "insert"}}])
+    db.gone.drop()
+    cur = poll(lambda: (lambda c: c if c["id"] == 0 else None)(get_more(db, "gone", cid)), 5,
+               "the cursor to close")
+    assert cur["nextBatch"] == [] and cur["postBatchResumeToken"]["_data"].endswith("01")
+    db.gone.insert_one({"_id": 3})
     # Rename invalidates the source's stream; dropDatabase a database stream.
     with db.gone.watch(max_await_time_ms=100) as cs:
         client.admin.command("renameCollection", "shop.gone", to="shop.moved")
