@@ -60,11 +60,11 @@ def wait_ids(path, want, seconds=30):
     return poll(done, seconds, "ids %d..%d in %s" % (min(want), max(want), path))
 
 
-def metric(d, name):
-    """The value of the source's metric `name` (0 when absent)."""
+def metric(d, name, absent=0.0):
+    """The value of the source's metric `name` (`absent` when absent)."""
     body = d.http_get("/metrics")[2]
     m = re.search(r'^%s\{[^}]*source="app"[^}]*\} (\S+)$' % re.escape(name), body, re.M)
-    return float(m.group(1)) if m else 0.0
+    return float(m.group(1)) if m else absent
 
 
 def healthz(d):
@@ -118,6 +118,8 @@ def test_hangups_and_resumable_errors_lose_nothing(tmp_path, plugin_dir, daemon,
     ids = doc_ids(envs)
     assert ids == list(range(first)), "lost, repeated or reordered: %s" % ids
     assert metric(d, "changecast_mongo_reconnects_total") >= 3
+    # The peer's oplog is readable: the history headroom is known (not -1).
+    assert metric(d, "changecast_mongo_history_headroom_seconds", None) >= 0
     assert healthz(d)[0] == 200
     assert d.stop() == 0
 
