@@ -13,6 +13,7 @@
 #include "plugins/mongo/mongo.h"
 
 #define MG_QUEUE_CAP 8192            /* changes read ahead of the core */
+#define MG_QUEUE_BYTES ((size_t)64 << 20)   /* ... and their bytes */
 #define MG_EMIT_BATCH 1024           /* changes per emit_batch */
 #define MG_SELECT_TIMEOUT_MS 2000    /* server selection, unless the URI says */
 
@@ -388,7 +389,7 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
     }
     rc = CC_ENOMEM;
     src->streams = calloc(src->cfg.n_plans, sizeof *src->streams);
-    if (src->streams == NULL || mg_queue_init(&src->queue, MG_QUEUE_CAP) != 0) {
+    if (src->streams == NULL || mg_queue_init(&src->queue, MG_QUEUE_CAP, MG_QUEUE_BYTES) != 0) {
         host->log(self, CC_LOG_ERROR, "out of memory");
         goto fail;
     }

@@ -246,14 +246,17 @@ void mg_item_clear(mg_item_t *it);
 typedef struct mg_queue {
     mg_item_t *items;              /* owned ring */
     size_t cap, head, count;
+    size_t bytes, max_bytes;       /* documents queued; push waits above max_bytes */
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full;
     bool closed;
 } mg_queue_t;
 
-int mg_queue_init(mg_queue_t *q, size_t cap);
+/* A queue of at most `cap` items and about `max_bytes` of documents (one
+ * item is always let in, whatever its size). 0 or CC_ENOMEM. */
+int mg_queue_init(mg_queue_t *q, size_t cap, size_t max_bytes);
 void mg_queue_free(mg_queue_t *q);
-/* Pushes *it (stolen on success). Waits while full. Returns 0, or
+/* Pushes *it (stolen on success). Waits while full (items or bytes). Returns 0, or
  * CC_ECLOSED when the queue is closed (it stays the caller's). */
 int mg_queue_push(mg_queue_t *q, mg_item_t *it);
 /* Takes up to max items into out, waiting for at least one. Returns the

@@ -17,13 +17,14 @@ void mg_item_clear(mg_item_t *it)
     memset(it, 0, sizeof *it);
 }
 
-int mg_queue_init(mg_queue_t *q, size_t cap)
+int mg_queue_init(mg_queue_t *q, size_t cap, size_t max_bytes)
 {
     memset(q, 0, sizeof *q);
     q->items = calloc(cap, sizeof *q->items);
     if (q->items == NULL)
         return CC_ENOMEM;
     q->cap = cap;
+    q->max_bytes = max_bytes;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->not_empty, NULL);
     pthread_cond_init(&q->not_full, NULL);
@@ -46,7 +47,10 @@ void mg_queue_free(mg_queue_t *q)
 int mg_queue_push(mg_queue_t *q, mg_item_t *it)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->count == q->cap && !q->closed)
+    /* Large documents bound the queue by bytes too: 8192 items of 16 MB
+     * must not pile up in memory. */
+    while ((q->count == q->cap || (q->count > 0 && q->bytes + it->len > q->max_bytes)) &&
+           !q->closed)
         pthread_cond_wait(&q->not_full, &q->mu);
     if (q->closed) {
         pthread_mutex_unlock(&q->mu);
@@ -54,6 +58,7 @@ int mg_queue_push(mg_queue_t *q, mg_item_t *it)
     }
     q->items[(q->head + q->count) % q->cap] = *it;
     q->count++;
+    q->bytes += it->len;
     memset(it, 0, sizeof *it);
     pthread_cond_signal(&q->not_empty);
     pthread_mutex_unlock(&q->mu);
@@ -68,6 +73,7 @@ size_t mg_queue_pop(mg_queue_t *q, mg_item_t *out, size_t max)
     size_t n = q->count < max ? q->count : max;
     for (size_t k = 0; k < n; k++) {
         out[k] = q->items[q->head];
+        q->bytes -= out[k].len;
         memset(&q->items[q->head], 0, sizeof q->items[q->head]);
         q->head = (q->head + 1) % q->cap;
     }

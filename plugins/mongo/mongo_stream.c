@@ -242,8 +242,8 @@ static bool mg_is_history_lost(const bson_error_t *err)
 
 /* After a failure: history lost is fatal or a restart from now; anything
  * else waits out the backoff. Returns false when the thread must end. */
-static bool mg_stream_failed(mg_stream_t *st, const bson_error_t *err, unsigned *attempt,
-                             unsigned *seed)
+static bool mg_stream_failed(mg_stream_t *st, const bson_error_t *err, bool at_open,
+                             unsigned *attempt, unsigned *seed)
 {
     mg_source_t *src = st->src;
     const cc_host_t *host = src->host;
@@ -281,10 +281,15 @@ static bool mg_stream_failed(mg_stream_t *st, const bson_error_t *err, unsigned 
      * together do not retry in step. */
     delay = delay / 2 + (int64_t)(rand_r(seed) % (unsigned)(delay / 2 + 1));
     (*attempt)++;
-    host->log(src->self, *attempt == 1 ? CC_LOG_WARN : CC_LOG_INFO,
-              "change stream %s: %s (error %" PRIu32 ".%" PRIu32 "); reconnecting in %" PRId64
-              " ms (attempt %u)", st->plan->key, err->message, err->domain, err->code, delay,
-              *attempt);
+    /* The server refusing the command (a bad pipeline stage, no replica
+     * set, no rights) will not pass by itself: an error every time, with
+     * the server's words. A lost connection is a warning, then quieter. */
+    bool refused = at_open &&
+                   (err->domain == MONGOC_ERROR_SERVER || err->domain == MONGOC_ERROR_QUERY);
+    host->log(src->self, refused ? CC_LOG_ERROR : *attempt == 1 ? CC_LOG_WARN : CC_LOG_INFO,
+              "change stream %s: %s%s (error %" PRIu32 ".%" PRIu32 "); reconnecting in %" PRId64
+              " ms (attempt %u)", st->plan->key, refused ? "the server refused it: " : "",
+              err->message, err->domain, err->code, delay, *attempt);
     if (src->m_reconnects)
         host->metric_add(src->m_reconnects, 1);
     return mg_source_sleep(src, delay);
@@ -306,7 +311,7 @@ void *mg_stream_run(void *arg)
             if (rc == CC_ECLOSED)
                 break;
             if (rc != 0) {
-                if (!mg_stream_failed(st, &err, &attempt, &seed))
+                if (!mg_stream_failed(st, &err, true, &attempt, &seed))
                     break;
                 continue;
             }
@@ -317,7 +322,7 @@ void *mg_stream_run(void *arg)
         if (mongoc_change_stream_error_document(cs, &err, &errdoc)) {
             bson_error_t copy = err;
             mongoc_change_stream_destroy(cs);
-            if (!mg_stream_failed(st, &copy, &attempt, &seed))
+            if (!mg_stream_failed(st, &copy, true, &attempt, &seed))
                 break;
             continue;
         }
@@ -336,7 +341,7 @@ void *mg_stream_run(void *arg)
                            "dropped or renamed); delivered, reopening after it", st->plan->key);
             continue;
         }
-        if (!mg_stream_failed(st, &copy, &attempt, &seed))
+        if (!mg_stream_failed(st, &copy, false, &attempt, &seed))
             break;
     }
     mongoc_client_pool_push(src->pool, client);

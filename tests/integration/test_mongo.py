@@ -334,3 +334,19 @@ def test_bad_config_exits_2_naming_the_field(tmp_path, plugin_dir, daemon, chang
     d = daemon(m)
     assert d.wait(60) == 2
     assert place in d.stderr(), d.stderr()
+
+
+def test_cluster_wide_watch(tmp_path, plugin_dir, daemon, mongo_peer):
+    client = mongo_peer.client()
+    m = mongo_manifest(tmp_path, plugin_dir, mongo_peer, {
+        "watch": [{"database": "*", "collection": "*", "recipient": "fullDocument.to"}]})
+    d = start_connected(daemon, m)
+    client.one.a.insert_one({"_id": 1, "to": "x"})
+    client.two.b.insert_one({"_id": 2, "to": "y"})
+    envs = wait_events(tmp_path / "out.jsonl", 2)
+    assert [(e["namespace"], e["collection"], e["recipient"]) for e in envs] == [
+        ("one", "a", "x"), ("two", "b", "y")]
+    assert d.stop() == 0
+    pos = json.loads(json.loads((tmp_path / "changecast.state").read_text())
+                     ["sources"]["app"]["position"])
+    assert list(pos) == ["*/*"]

@@ -152,7 +152,7 @@ static void test_queue_keeps_order_and_closes(void **state)
 {
     (void)state;
     mg_queue_t q;
-    assert_int_equal(mg_queue_init(&q, 4), 0);
+    assert_int_equal(mg_queue_init(&q, 4, 1 << 20), 0);
     for (int i = 0; i < 3; i++) {
         mg_item_t it = {.len = (uint32_t)i, .doc = malloc(1)};
         assert_int_equal(mg_queue_push(&q, &it), 0);
@@ -171,6 +171,48 @@ static void test_queue_keeps_order_and_closes(void **state)
     assert_int_equal(mg_queue_pop(&q, out, 8), 1);   /* what was queued still comes out */
     mg_item_clear(&out[0]);
     assert_int_equal(mg_queue_pop(&q, out, 8), 0);
+    mg_queue_free(&q);
+}
+
+typedef struct pusher {
+    mg_queue_t *q;
+    uint32_t len;
+    int rc;
+} pusher_t;
+
+static void *push_one(void *arg)
+{
+    pusher_t *p = arg;
+    mg_item_t it = {.len = p->len, .doc = malloc(1)};
+    p->rc = mg_queue_push(p->q, &it);
+    mg_item_clear(&it);
+    return NULL;
+}
+
+static void test_queue_is_bounded_by_bytes(void **state)
+{
+    (void)state;
+    mg_queue_t q;
+    assert_int_equal(mg_queue_init(&q, 100, 1000), 0);
+    /* One item always gets in, however large. */
+    mg_item_t big = {.len = 5000, .doc = malloc(1)};
+    assert_int_equal(mg_queue_push(&q, &big), 0);
+    assert_int_equal(q.bytes, 5000);
+    /* The next waits until the big one is taken. */
+    pusher_t p = {.q = &q, .len = 10, .rc = -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, push_one, &p), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+    pthread_mutex_lock(&q.mu);
+    assert_int_equal(q.count, 1);
+    pthread_mutex_unlock(&q.mu);
+    mg_item_t out[4];
+    assert_int_equal(mg_queue_pop(&q, out, 4), 1);
+    assert_int_equal(out[0].len, 5000);
+    mg_item_clear(&out[0]);
+    pthread_join(t, NULL);
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(q.bytes, 10);
     mg_queue_free(&q);
 }
 
@@ -209,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_lookup_cache_expires),
         cmocka_unit_test(test_lookup_cache_stays_bounded),
         cmocka_unit_test(test_queue_keeps_order_and_closes),
+        cmocka_unit_test(test_queue_is_bounded_by_bytes),
         cmocka_unit_test(test_unreachable_server_retries_and_stops_promptly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
