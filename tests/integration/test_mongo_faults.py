@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from cchelpers import poll, write_manifest
 from mongopeer import MongoPeer, free_port, mongo_peer  # noqa: F401  (fixture)
 
@@ -58,11 +60,11 @@ def wait_ids(path, want, seconds=30):
     return poll(done, seconds, "ids %d..%d in %s" % (min(want), max(want), path))
 
 
-def metric(d, name):
-    """The value of the source's metric `name` (0 when absent)."""
+def metric(d, name, absent=0.0):
+    """The value of the source's metric `name` (`absent` when absent)."""
     body = d.http_get("/metrics")[2]
     m = re.search(r'^%s\{[^}]*source="app"[^}]*\} (\S+)$' % re.escape(name), body, re.M)
-    return float(m.group(1)) if m else 0.0
+    return float(m.group(1)) if m else absent
 
 
 def healthz(d):
@@ -116,6 +118,8 @@ def test_hangups_and_resumable_errors_lose_nothing(tmp_path, plugin_dir, daemon,
     ids = doc_ids(envs)
     assert ids == list(range(first)), "lost, repeated or reordered: %s" % ids
     assert metric(d, "changecast_mongo_reconnects_total") >= 3
+    # The peer's oplog is readable: the history headroom is known (not -1).
+    assert metric(d, "changecast_mongo_history_headroom_seconds", None) >= 0
     assert healthz(d)[0] == 200
     assert d.stop() == 0
 
@@ -195,6 +199,35 @@ def test_history_lost_restart_continues_and_counts(tmp_path, plugin_dir, daemon,
     assert doc_ids(envs) == [0, 2]
     assert d.running()
     assert d.stop() == 0
+
+
+@pytest.mark.parametrize("policy", ["fail", "restart"])
+def test_history_lost_mid_stream(tmp_path, plugin_dir, daemon, policy):
+    """The oplog rolls past a stream that is still open (the peer keeps 50
+    events; 500 arrive at once): the getMore fails with 286, not a resume."""
+    peer = MongoPeer(tmp_path, history=50)
+    peer.start()
+    try:
+        users = peer.client().test.users
+        d = daemon(manifest(tmp_path, plugin_dir, peer.uri, {"on_history_lost": policy}))
+        connected(d)
+        users.insert_one({"_id": -1})
+        wait_ids(tmp_path / "out.jsonl", [-1])
+        peer.load("test.users", 500)
+        if policy == "fail":
+            assert d.wait(60) == 1, d.stderr()[-3000:]
+            assert re.search(r"history lost \(server error 286", d.stderr())
+            return
+        poll(lambda: metric(d, "changecast_source_history_lost_total") == 1, 30,
+             "history_lost_total 1")
+        connected(d)
+        users.insert_one({"_id": -2})
+        envs = wait_ids(tmp_path / "out.jsonl", [-2])
+        assert doc_ids(envs)[0] == -1 and doc_ids(envs)[-1] == -2
+        assert len(envs) < 50, "more events than the peer kept"
+        assert d.stop() == 0
+    finally:
+        peer.stop()
 
 
 def test_unreachable_server_then_it_appears(tmp_path, plugin_dir, daemon):

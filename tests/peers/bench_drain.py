@@ -6,9 +6,7 @@
 
 Without --uri it starts a peer of its own. Opens a change stream (with the
 mongo source's default operation filter), preloads the events with peerLoad,
-then times (1) `ChangeStream.next()` per event and (2) raw getMores whose
-batches stay undecoded (RawBSONDocument), the peer's own serving rate as far
-as pymongo can see it. Prints one line per figure.
+then times `ChangeStream.next()` per event. Prints the load and drain rates.
 """
 
 import argparse
@@ -20,8 +18,6 @@ import tempfile
 import time
 
 import pymongo
-from bson.codec_options import CodecOptions
-from bson.raw_bson import RawBSONDocument
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPS = [{"$match": {"operationType": {"$in": ["insert", "update", "replace", "delete"]}}}]
@@ -52,20 +48,6 @@ def watch_loop(client, n, size):
     return t1 - t0, t2 - t1
 
 
-def raw_loop(client, n, size):
-    db = client.get_database("bench", codec_options=CodecOptions(document_class=RawBSONDocument))
-    r = db.command({"aggregate": "raw_loop", "pipeline": [{"$changeStream": {}}] + OPS,
-                    "cursor": {}})
-    cid = r["cursor"]["id"]
-    client.admin.command({"peerLoad": "bench.raw_loop", "count": n, "size": size})
-    t0 = time.monotonic()
-    got = 0
-    while got < n:
-        r = db.command({"getMore": cid, "collection": "raw_loop", "maxTimeMS": 1000})
-        got += len(r["cursor"]["nextBatch"])
-    return time.monotonic() - t0
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200000)
@@ -82,9 +64,6 @@ def main():
         print("peerLoad: %d events in %.2f s (%.0f events/s)" % (a.events, load, a.events / load))
         print("pymongo watch() loop: %d events in %.2f s = %.0f events/s"
               % (a.events, drain, a.events / drain))
-        raw = raw_loop(client, a.events, a.size)
-        print("raw getMore loop (undecoded batches): %d events in %.2f s = %.0f events/s"
-              % (a.events, raw, a.events / raw))
     finally:
         client.close()
         if proc is not None:
