@@ -2,7 +2,8 @@
 against the MongoDB peer, writes from pymongo, faults from the peer's
 failCommand fail point.
 
-- peer hang-ups and resumable errors mid-stream: nothing lost, nothing twice;
+- peer hang-ups, resumable errors and a stall mid-stream: nothing lost,
+  nothing twice;
 - changecast SIGKILLed while writes go on, then restarted: every change
   delivered at least once, by `id`, in order;
 - history lost: on_history_lost "fail" exits 1 with a clear message;
@@ -81,9 +82,10 @@ def insert_range(coll, ids):
         coll.insert_one({"_id": i, "name": "user %d" % i})
 
 
-def test_hangups_and_resumable_errors_lose_nothing(tmp_path, plugin_dir, daemon, mongo_peer):
+def test_hangups_errors_and_stalls_lose_nothing(tmp_path, plugin_dir, daemon, mongo_peer):
     users = mongo_peer.client().test.users
-    d = daemon(manifest(tmp_path, plugin_dir, mongo_peer.uri))
+    # A socket timeout well above max_await_ms, so that a stall can outlast it.
+    d = daemon(manifest(tmp_path, plugin_dir, mongo_peer.uri + "&socketTimeoutMS=1000"))
     connected(d)
     out = tmp_path / "out.jsonl"
     insert_range(users, range(0, 20))
@@ -103,6 +105,8 @@ def test_hangups_and_resumable_errors_lose_nothing(tmp_path, plugin_dir, daemon,
         {"failCommands": ["getMore"], "errorCode": 91},
         # The hang-up again, on the aggregate that reopens after a getMore error.
         {"failCommands": ["getMore", "aggregate"], "closeConnection": True},
+        # A stall: a getMore answered after 1.5 s, past the socket timeout.
+        {"failCommands": ["getMore"], "blockConnection": True, "blockTimeMS": 1500},
     ]
     first = 20
     for n, data in enumerate(steps):
