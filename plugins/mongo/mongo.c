@@ -83,7 +83,7 @@ static const cc_config_field_t mg_config[] = {
 bool mg_source_sleep(mg_source_t *src, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);   /* src->wake waits on the monotonic clock */
     ts.tv_sec += (time_t)(ms / 1000);
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
@@ -359,7 +359,13 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
     }
     atomic_init(&src->stopping, false);
     pthread_mutex_init(&src->mu, NULL);
-    pthread_cond_init(&src->wake, NULL);
+    /* Backoff waits on the monotonic clock: a wall-clock step must not
+     * stretch or skip them. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&src->wake, &ca);
+    pthread_condattr_destroy(&ca);
     mongoc_init();
     mg_log_attach(src);
 
