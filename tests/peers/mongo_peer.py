@@ -17,6 +17,7 @@ kind. No compression, no topologyVersion (so no exhaust hellos).
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import struct
@@ -217,6 +218,11 @@ async def main_async(args):
 
 
 def main():
+    # The store holds many small objects and makes few cycles: the default
+    # thresholds run full collections over all of it every few thousand
+    # writes, pauses of up to a second that make benchmarks measure the
+    # collector rather than the clients.
+    gc.set_threshold(100000, 100, 100000)
     ap = argparse.ArgumentParser(description="MongoDB wire-protocol peer for tests")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=27017)
