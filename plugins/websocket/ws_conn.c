@@ -79,6 +79,17 @@ void ws_conn_kick(ws_conn_t *c)
     bufferevent_enable(c->bev, EV_WRITE);
 }
 
+/* One non-blocking write of the output to a plain socket, as the
+ * bufferevent itself does it (it keeps the output's start frozen against
+ * anyone else draining it). Errors are left for the bufferevent to find. */
+static void ws_conn_write_now(ws_conn_t *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(c->bev));
+    evbuffer_freeze(out, 1);
+}
+
 void ws_conn_flush_dirty(ws_sink_t *ws)
 {
     while (ws->dirty != NULL) {
@@ -90,7 +101,7 @@ void ws_conn_flush_dirty(ws_sink_t *ws)
         if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(c->bev) & EV_WRITE))
             continue;   /* empty, or already waiting for the socket */
         if (ws->ssl_ctx == NULL)
-            evbuffer_write(out, bufferevent_getfd(c->bev));   /* errors: found by the bufferevent */
+            ws_conn_write_now(c);
         if (evbuffer_get_length(out) > 0)
             ws_conn_kick(c);
     }
@@ -206,11 +217,23 @@ static void ws_conn_drop_queue(ws_conn_t *c)
     struct evbuffer *tmp = evbuffer_new();
     if (tmp == NULL)
         return;
-    /* Moves chains (no copy): first chain aside, drain, put it back. */
+    /* Moves chains (no copy): first chain aside, drain, put it back. The
+     * bufferevent keeps the output's start frozen: thaw it for this. */
+    evbuffer_unfreeze(out, 1);
     evbuffer_remove_buffer(out, tmp, keep);
     evbuffer_drain(out, evbuffer_get_length(out));
+    evbuffer_freeze(out, 1);
     evbuffer_add_buffer(out, tmp);
     evbuffer_free(tmp);
+}
+
+void ws_conn_going_away(ws_conn_t *c)
+{
+    if (c->kind != WS_KIND_WS || c->state != WS_ST_OPEN || c->sink->ssl_ctx != NULL)
+        return;
+    ws_conn_drop_queue(c);
+    ws_conn_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+    ws_conn_write_now(c);
 }
 
 static void ws_conn_slow_close(ws_conn_t *c, const char *why)
@@ -269,7 +292,7 @@ void ws_conn_send(ws_conn_t *c, ws_item_t *it)
         /* Over the limit: first see if the kernel takes more now. The loop
          * may not have polled for writes yet (a burst of batches), and a
          * socket is only slow when its peer does not read. */
-        evbuffer_write(out, bufferevent_getfd(c->bev));
+        ws_conn_write_now(c);
         queued = evbuffer_get_length(out);
     }
     if (queued > ws->max_queue_bytes + c->grace) {

@@ -478,6 +478,9 @@ void ws_server_stop(ws_sink_t *ws)
     ws->listener = NULL;
     while (ws->others != NULL)
         ws_conn_free(ws->others);
-    while (ws->hub.open != NULL)
-        ws_conn_free(ws->hub.open);
+    while (ws->hub.open != NULL) {
+        ws_conn_t *c = ws->hub.open;
+        ws_conn_going_away(c);
+        ws_conn_free(c);
+    }
 }

@@ -160,6 +160,9 @@ int ws_conn_open(ws_conn_t *c, const char *recipient, const char *last_id, bool 
 void ws_conn_send(ws_conn_t *c, ws_item_t *it);
 /* Starts closing c: WebSocket close frame with `code`, or just the socket. */
 void ws_conn_close(ws_conn_t *c, uint16_t code, const char *reason);
+/* Shutting down: best effort, one non-blocking write of a 1001 close frame
+ * (plain WebSocket sockets), so clients know to reconnect. */
+void ws_conn_going_away(ws_conn_t *c);
 /* Frees c at once (socket closed, unlinked everywhere). */
 void ws_conn_free(ws_conn_t *c);
 void ws_conn_event_cb(struct bufferevent *bev, short what, void *arg);
