@@ -104,6 +104,8 @@ void ws_conn_flush_dirty(ws_sink_t *ws)
             ws_conn_write_now(c);
         if (evbuffer_get_length(out) > 0)
             ws_conn_kick(c);
+        else
+            c->grace = 0;   /* a replay is out too */
     }
 }
 
