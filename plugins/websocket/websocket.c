@@ -137,6 +137,7 @@ static int ws_deliver(void *state, const cc_batch_t *batch)
     /* Lossy by nature: fanned out (or missed by whoever is not connected;
      * the replay window covers a reconnect), so acknowledged. */
     ws->host->ack_batch(ws->self, batch);
+    ws_conn_flush_dirty(ws);
     ws_sink_metrics_flush(ws);
     return rc;
 }

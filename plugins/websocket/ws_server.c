@@ -412,7 +412,7 @@ static void ws_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
     bufferevent_set_timeouts(bev, &tv, NULL);
     bufferevent_setcb(bev, ws_head_read_cb, ws_conn_write_cb, ws_conn_event_cb, c);
     bufferevent_setwatermark(bev, EV_READ, 0, WS_HTTP_MAX_HEAD + 1);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_enable(bev, EV_READ);   /* EV_WRITE when there is something to write */
 }
 
 static void ws_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -478,6 +478,9 @@ void ws_server_stop(ws_sink_t *ws)
     ws->listener = NULL;
     while (ws->others != NULL)
         ws_conn_free(ws->others);
-    while (ws->hub.open != NULL)
-        ws_conn_free(ws->hub.open);
+    while (ws->hub.open != NULL) {
+        ws_conn_t *c = ws->hub.open;
+        ws_conn_going_away(c);
+        ws_conn_free(c);
+    }
 }
