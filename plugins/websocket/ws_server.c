@@ -32,7 +32,7 @@ void ws_conn_finish(ws_conn_t *c);
 static void ws_tls_error(ws_sink_t *ws, const char *key, const char *what, const char *path)
 {
     char buf[256];
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();   /* the first: the cause ("No such file") */
     ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
     ws->host->log(ws->self, CC_LOG_ERROR, "%s.config.tls.%s: cannot %s %s: %s", ws->place, key,
