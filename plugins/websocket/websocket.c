@@ -286,9 +286,8 @@ static int ws_config(ws_sink_t *ws)
 
     /* The listen address is checked here so `changecast run` fails early. */
     struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    if (ws->listen == NULL ||
-        evutil_parse_sockaddr_port(ws->listen, (struct sockaddr *)&ss, &sl) != 0) {
+    int sl;
+    if (ws->listen == NULL || ws_listen_parse(ws->listen, &ss, &sl) != 0) {
         h->log(self, CC_LOG_ERROR,
                "%s.config.listen: expected host:port (\"0.0.0.0:8000\", \"[::1]:8000\"), got "
                "\"%s\"", ws->place, ws->listen ? ws->listen : "");

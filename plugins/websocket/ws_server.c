@@ -32,7 +32,7 @@ void ws_conn_finish(ws_conn_t *c);
 static void ws_tls_error(ws_sink_t *ws, const char *key, const char *what, const char *path)
 {
     char buf[256];
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();   /* the first: the cause ("No such file") */
     ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
     ws->host->log(ws->self, CC_LOG_ERROR, "%s.config.tls.%s: cannot %s %s: %s", ws->place, key,
@@ -436,12 +436,35 @@ static void ws_accept_error_cb(struct evconnlistener *l, void *arg)
     event_base_once(ws->base, -1, EV_TIMEOUT, ws_accept_resume_cb, ws, &tv);
 }
 
+int ws_listen_parse(const char *listen, struct sockaddr_storage *ss, int *len)
+{
+    memset(ss, 0, sizeof *ss);
+    *len = (int)sizeof *ss;
+    if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)ss, len) == 0)
+        return 0;
+    /* libevent refuses port 0; "any free port" is useful (tests, demos). */
+    size_t n = strlen(listen);
+    char buf[128];
+    if (n < 2 || n >= sizeof buf || strcmp(listen + n - 2, ":0") != 0)
+        return -1;
+    memcpy(buf, listen, n - 1);
+    buf[n - 1] = '1';
+    buf[n] = '\0';
+    *len = (int)sizeof *ss;
+    if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)ss, len) != 0)
+        return -1;
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = 0;
+    else
+        ((struct sockaddr_in *)ss)->sin_port = 0;
+    return 0;
+}
+
 int ws_server_start(ws_sink_t *ws)
 {
     struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (evutil_parse_sockaddr_port(ws->listen, (struct sockaddr *)&ss, &sl) != 0) {
+    int sl;
+    if (ws_listen_parse(ws->listen, &ss, &sl) != 0) {
         ws->host->log(ws->self, CC_LOG_ERROR,
                       "%s.config.listen: expected host:port (\"0.0.0.0:8000\", \"[::1]:8000\"), "
                       "got \"%s\"", ws->place, ws->listen);

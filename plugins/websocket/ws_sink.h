@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -144,6 +146,8 @@ void ws_hub_remove(ws_hub_t *h, ws_conn_t *c);
 ws_conn_t *ws_hub_find(const ws_hub_t *h, const char *recipient);
 
 /* --- ws_server.c: listener and request heads --- */
+/* "host:port" (port 0 = any free one) into *ss. 0 or -1. */
+int ws_listen_parse(const char *listen, struct sockaddr_storage *ss, int *len);
 int ws_server_start(ws_sink_t *ws);
 void ws_server_stop(ws_sink_t *ws);
 /* Frees the SSL_CTX built by ws_server_tls_init. */
