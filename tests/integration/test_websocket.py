@@ -14,7 +14,7 @@ import time
 import websockets
 
 from cchelpers import poll, timeout
-from wshelpers import (HandshakeRefused, NodeClient, SSEReader, Watcher, change, seq,
+from wshelpers import (HandshakeRefused, NodeClient, SSEReader, Watcher, change, metric, seq,
                        start_ws, token)
 
 
@@ -104,6 +104,15 @@ def test_event_with_several_recipients_reaches_each_once(tmp_path, plugin_dir, d
             [(0, who, token(0) + ":" + who), (1, None, token(1))]
     assert [seq(e) for e in bc.recv_until(lambda e: seq(e) == 1)] == [1]
     s.stop()
+
+
+def test_clients_get_1001_when_the_daemon_stops(tmp_path, plugin_dir, daemon):
+    s = start_ws(tmp_path, plugin_dir, daemon)
+    a, b = s.connect("/ws"), s.connect("/ws/user_1")
+    s.wait_connections(2)
+    s.stop()
+    assert a.expect_close() == 1001
+    assert b.expect_close() == 1001
 
 
 def test_connections_metric_counts_open_sockets(tmp_path, plugin_dir, daemon):
@@ -238,6 +247,8 @@ def test_slow_consumer_is_closed_with_1013_while_others_keep_up(tmp_path, plugin
     assert fast.seqs() == list(range(n))
     assert slow.expect_close(seconds=30) == 1013
     s.wait_connections(1)
+    assert metric(s.d, "changecast_websocket_slow_closes_total", sink="live") == 1
+    assert metric(s.d, "changecast_sink_events_total", sink="live", result="dropped") >= 1
     s.emit(change(n))
     fast.wait_seq(n)
     s.stop()
@@ -273,6 +284,8 @@ def test_slow_consumer_conflate_keeps_the_newest_per_document(tmp_path, plugin_d
         assert mine[-1] == n - docs + d
     s.emit(change(n))
     assert seq(slow.recv_until(lambda e: seq(e) == n)[-1]) == n
+    assert metric(s.d, "changecast_websocket_conflated_total", sink="live") >= n - len(seqs)
+    assert metric(s.d, "changecast_websocket_slow_closes_total", sink="live") == 0
     s.stop()
     fast.stop()
 
@@ -301,8 +314,12 @@ def test_max_connections_answers_503(tmp_path, plugin_dir, daemon):
 
 def test_healthz_and_viewer_page(tmp_path, plugin_dir, daemon):
     s = start_ws(tmp_path, plugin_dir, daemon)
-    status, _, _ = s.http("/healthz")
+    c = s.connect("/ws")
+    s.wait_connections(1)
+    status, _, body = s.http("/healthz")
     assert status == 200
+    assert json.loads(body) == {"status": "ok", "connections": 1}
+    c.shutdown()
     status, headers, body = s.http("/")
     assert status == 200
     assert headers.get("content-type", "").startswith("text/html"), headers
