@@ -334,14 +334,17 @@ static void ws_head_read_cb(struct bufferevent *bev, void *arg)
             ws_respond_error(c, 431, "", "request head too large");
             return;
         }
-        /* Once the request line is in, judge it now (a TLS hello on the
-         * plain port, garbage): once per connection, on the shared scratch. */
-        if (!c->line_checked && memchr(p, '\n', n) != NULL) {
-            c->line_checked = true;
+        /* Judge the request line while it arrives (a TLS hello on the
+         * plain port, garbage: refused at once), on the shared scratch;
+         * once the line is whole it is not judged again. */
+        if (!c->line_checked) {
             ws_http_request_init(req);
             int rc = ws_http_parse(p, n, req, &consumed);
-            if (rc != WS_HTTP_MORE && rc != WS_HTTP_DONE)
+            if (rc != WS_HTTP_MORE && rc != WS_HTTP_DONE) {
                 ws_respond_error(c, rc, "", req->why ? req->why : "malformed request");
+                return;
+            }
+            c->line_checked = memchr(p, '\n', n) != NULL;
         }
         return;
     }
