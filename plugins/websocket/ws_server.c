@@ -213,14 +213,16 @@ static void ws_upgrade(ws_conn_t *c, const ws_request_t *req, const char *rcpt, 
         return;
     }
     ws_frame_parser_init(c->parser, ws->max_message_bytes);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
-                        accept);
-    if (echo != NULL)
-        evbuffer_add_printf(out, "Sec-WebSocket-Protocol: %.*s\r\n", (int)echo_len, echo);
-    evbuffer_add(out, "\r\n", 2);
+    /* One add, so the whole head is one chain (see ws_conn_drop_queue). */
+    char head[256 + WS_AUTH_MAX_TOKEN];
+    int hl = snprintf(head, sizeof head,
+                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%.*s%s\r\n",
+                      accept, echo ? "Sec-WebSocket-Protocol: " : "", echo ? (int)echo_len : 0,
+                      echo ? echo : "", echo ? "\r\n" : "");
+    if (hl < 0 || (size_t)hl >= sizeof head)   /* (tokens over 4 KB were refused) */
+        hl = 0;
+    evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)hl);
     evbuffer_drain(bufferevent_get_input(c->bev), consumed);
     c->kind = WS_KIND_WS;
     const char *last = ws_http_query(req, "last_event_id");
