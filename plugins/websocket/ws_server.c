@@ -78,18 +78,25 @@ void ws_server_tls_free(ws_sink_t *ws)
 /* ------------------------------------------------------------------ */
 /* Simple responses                                                    */
 
-/* Queues a whole response and closes after it is written. `headers` are
- * extra lines, each ending in CRLF (may be ""). */
-static void ws_respond(ws_conn_t *c, int status, const char *headers, const char *ctype,
-                       const char *body, size_t blen)
+/* Queues a whole response (without its body for HEAD) and closes after it
+ * is written. `headers` are extra lines, each ending in CRLF (may be ""). */
+static void ws_respond_full(ws_conn_t *c, int status, const char *headers, const char *ctype,
+                            const char *body, size_t blen, bool with_body)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                         "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
                         status, ws_http_reason(status), ctype, blen, headers);
-    evbuffer_add(out, body, blen);
+    if (with_body)
+        evbuffer_add(out, body, blen);
     ws_conn_finish(c);
+}
+
+static void ws_respond(ws_conn_t *c, int status, const char *headers, const char *ctype,
+                       const char *body, size_t blen)
+{
+    ws_respond_full(c, status, headers, ctype, body, blen, true);
 }
 
 static void ws_respond_error(ws_conn_t *c, int status, const char *headers, const char *why)
@@ -100,12 +107,12 @@ static void ws_respond_error(ws_conn_t *c, int status, const char *headers, cons
                n < 0 ? 0 : (size_t)n >= sizeof body ? sizeof body - 1 : (size_t)n);
 }
 
-static void ws_respond_health(ws_conn_t *c)
+static void ws_respond_health(ws_conn_t *c, bool with_body)
 {
     char body[96];
     int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"connections\":%zu}\n",
                      c->sink->hub.n_open);
-    ws_respond(c, 200, "", "application/json", body, (size_t)n);
+    ws_respond_full(c, 200, "", "application/json", body, (size_t)n, with_body);
 }
 
 /* ------------------------------------------------------------------ */
@@ -280,17 +287,18 @@ static void ws_dispatch(ws_conn_t *c, const ws_request_t *req, size_t consumed)
         ws_sse_start(c, req, ws_rcpt_copy(rp, rl, rbuf, sizeof rbuf), consumed);
         return;
     }
-    bool get = strcmp(req->method, "GET") == 0;
+    bool get = strcmp(req->method, "GET") == 0, head = strcmp(req->method, "HEAD") == 0;
     if (strcmp(req->path, "/healthz") == 0) {
-        if (get)
-            ws_respond_health(c);
+        if (get || head)
+            ws_respond_health(c, get);
         else
-            ws_respond_error(c, 405, "Allow: GET\r\n", "use GET");
+            ws_respond_error(c, 405, "Allow: GET, HEAD\r\n", "use GET");
     } else if (strcmp(req->path, "/") == 0) {
-        if (get)
-            ws_respond(c, 200, "", "text/html; charset=utf-8", ws->viewer, ws->viewer_len);
+        if (get || head)
+            ws_respond_full(c, 200, "", "text/html; charset=utf-8", ws->viewer, ws->viewer_len,
+                            get);
         else
-            ws_respond_error(c, 405, "Allow: GET\r\n", "use GET");
+            ws_respond_error(c, 405, "Allow: GET, HEAD\r\n", "use GET");
     } else {
         ws_respond_error(c, 404, "", "no such path");
     }
