@@ -257,9 +257,19 @@ static void ws_conn_slow_close(ws_conn_t *c, const char *why)
     ws->host->count(ws->self, CC_RESULT_DROPPED, 1);
     if (ws->m_slow_closes)
         ws->host->metric_add(ws->m_slow_closes, 1);
-    ws->host->log(ws->self, CC_LOG_WARN, "closing a slow %s client%s%s: %s",
-                  c->kind == WS_KIND_SSE ? "SSE" : "WebSocket", c->rcpt ? " of " : "",
-                  c->rcpt ? c->rcpt->name : "", why);
+    /* One line a second at most: a stalled network may close thousands. */
+    int64_t now = ws_now_ms();
+    if (now - ws->slow_logged_ms >= 1000) {
+        ws->host->log(ws->self, CC_LOG_WARN,
+                      "closing a slow %s client%s%s: %s (%zu more closed since the last such "
+                      "line; see changecast_websocket_slow_closes_total)",
+                      c->kind == WS_KIND_SSE ? "SSE" : "WebSocket", c->rcpt ? " of " : "",
+                      c->rcpt ? c->rcpt->name : "", why, ws->slow_unlogged);
+        ws->slow_logged_ms = now;
+        ws->slow_unlogged = 0;
+    } else {
+        ws->slow_unlogged++;
+    }
     ws_conn_drop_queue(c);
     ws_conn_close(c, WS_CLOSE_TRY_LATER, "slow consumer");
 }
