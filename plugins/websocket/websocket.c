@@ -20,6 +20,8 @@
 
 #include "ws_sink.h"
 
+#define WS_FLUSH_BYTES 16384   /* see ws_deliver */
+
 static const char *const ws_on_slow_choices[] = {"close", "conflate", NULL};
 
 static const cc_config_field_t ws_auth_fields[] = {
@@ -115,6 +117,7 @@ static int ws_deliver(void *state, const cc_batch_t *batch)
 {
     ws_sink_t *ws = state;
     int rc = 0;
+    size_t unflushed = 0;   /* frame bytes fanned out since the last flush */
     for (size_t i = 0; i < batch->count; i++) {
         cc_event_t *ev = batch->events[i];
         ws_item_t *it = ws_item_new(ws->host, ev, ++ws->seq);
@@ -131,6 +134,14 @@ static int ws_deliver(void *state, const cc_batch_t *batch)
             ws_conn_t *next = r ? c->rnext : c->next;
             ws_conn_send(c, it);
             c = next;
+        }
+        /* A big batch is written out every WS_FLUSH_BYTES of frames: one
+         * writev per socket for many events, yet clients see events as
+         * they are fanned out and the queued chains stay few. */
+        unflushed += it->ws->len;
+        if (unflushed >= WS_FLUSH_BYTES) {
+            ws_conn_flush_dirty(ws);
+            unflushed = 0;
         }
         ws_item_unref(ws->host, it);
     }

@@ -177,11 +177,24 @@ void ws_conn_finish(ws_conn_t *c)
         ws_conn_kick(c);
 }
 
+/* Queues a control frame as a chain of its own (a blob reference): every
+ * frame in the output is then whole in one chain, which ws_conn_drop_queue
+ * relies on. */
+static void ws_conn_send_control(ws_conn_t *c, const uint8_t *frame, size_t n)
+{
+    ws_blob_t *b = ws_blob_new(n);
+    if (b == NULL)
+        return;   /* out of memory: the frame is lost, the timeouts still close */
+    memcpy(b->data, frame, n);
+    ws_blob_send(b, bufferevent_get_output(c->bev));
+    ws_blob_unref(b);
+}
+
 static void ws_conn_send_close(ws_conn_t *c, uint16_t code, const char *reason)
 {
     uint8_t f[WS_CLOSE_FRAME_MAX];
     size_t n = ws_frame_close(f, code, reason);
-    evbuffer_add(bufferevent_get_output(c->bev), f, n);
+    ws_conn_send_control(c, f, n);
 }
 
 void ws_conn_close(ws_conn_t *c, uint16_t code, const char *reason)
@@ -244,9 +257,19 @@ static void ws_conn_slow_close(ws_conn_t *c, const char *why)
     ws->host->count(ws->self, CC_RESULT_DROPPED, 1);
     if (ws->m_slow_closes)
         ws->host->metric_add(ws->m_slow_closes, 1);
-    ws->host->log(ws->self, CC_LOG_WARN, "closing a slow %s client%s%s: %s",
-                  c->kind == WS_KIND_SSE ? "SSE" : "WebSocket", c->rcpt ? " of " : "",
-                  c->rcpt ? c->rcpt->name : "", why);
+    /* One line a second at most: a stalled network may close thousands. */
+    int64_t now = ws_now_ms();
+    if (now - ws->slow_logged_ms >= 1000) {
+        ws->host->log(ws->self, CC_LOG_WARN,
+                      "closing a slow %s client%s%s: %s (%zu more closed since the last such "
+                      "line; see changecast_websocket_slow_closes_total)",
+                      c->kind == WS_KIND_SSE ? "SSE" : "WebSocket", c->rcpt ? " of " : "",
+                      c->rcpt ? c->rcpt->name : "", why, ws->slow_unlogged);
+        ws->slow_logged_ms = now;
+        ws->slow_unlogged = 0;
+    } else {
+        ws->slow_unlogged++;
+    }
     ws_conn_drop_queue(c);
     ws_conn_close(c, WS_CLOSE_TRY_LATER, "slow consumer");
 }
@@ -378,11 +401,10 @@ static bool ws_conn_frame(ws_conn_t *c, ws_frame_result_t r, const ws_msg_t *m)
     switch (r) {
     case WS_FRAME_PING:
         if (c->state == WS_ST_OPEN) {
-            uint8_t h[WS_FRAME_HEADER_MAX];
-            size_t n = ws_frame_header(h, WS_OP_PONG, m->len);
-            struct evbuffer *out = bufferevent_get_output(c->bev);
-            evbuffer_add(out, h, n);
-            evbuffer_add(out, m->data, m->len);
+            uint8_t f[WS_FRAME_HEADER_MAX + WS_CONTROL_MAX];
+            size_t n = ws_frame_header(f, WS_OP_PONG, m->len);
+            memcpy(f + n, m->data, m->len);   /* a ping's payload is <= 125 */
+            ws_conn_send_control(c, f, n + m->len);
             ws_conn_kick(c);
         }
         return true;
@@ -463,12 +485,14 @@ void ws_conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    /* Static bytes by reference: a chain of their own, nothing to free. */
     if (c->kind == WS_KIND_WS) {
         static const uint8_t ping[2] = {0x80 | WS_OP_PING, 0};
-        evbuffer_add(out, ping, sizeof ping);
+        evbuffer_add_reference(out, ping, sizeof ping, NULL, NULL);
         c->ping_sent = true;
     } else {
-        evbuffer_add(out, ": ping\n\n", 8);   /* an SSE comment keeps proxies open */
+        static const char comment[] = ": ping\n\n";   /* keeps proxies open */
+        evbuffer_add_reference(out, comment, sizeof comment - 1, NULL, NULL);
     }
     ws_conn_kick(c);
     bufferevent_enable(c->bev, EV_READ);   /* a timeout disabled reading */

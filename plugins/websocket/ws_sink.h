@@ -123,6 +123,8 @@ struct ws_sink {
     char *viewer;                  /* owned: the page for GET / */
     size_t viewer_len;
     bool running;
+    int64_t slow_logged_ms;        /* last "closing a slow client" line */
+    size_t slow_unlogged;          /* slow closes since, not logged */
 
     cc_metric_t *m_connections, *m_messages, *m_bytes, *m_slow_closes, *m_conflated;
     uint64_t n_messages, n_bytes;  /* since the last metric flush */
