@@ -83,7 +83,7 @@ static const cc_config_field_t mg_config[] = {
 bool mg_source_sleep(mg_source_t *src, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);   /* src->wake waits on the monotonic clock */
     ts.tv_sec += (time_t)(ms / 1000);
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
@@ -359,7 +359,13 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
     }
     atomic_init(&src->stopping, false);
     pthread_mutex_init(&src->mu, NULL);
-    pthread_cond_init(&src->wake, NULL);
+    /* Backoff waits on the monotonic clock: a wall-clock step must not
+     * stretch or skip them. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&src->wake, &ca);
+    pthread_condattr_destroy(&ca);
     mongoc_init();
     mg_log_attach(src);
 
@@ -398,6 +404,8 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
         st->src = src;
         st->plan = &src->cfg.plans[s];
         st->index = s;
+        atomic_init(&st->last_event_t, 0);
+        atomic_init(&st->caught_up, false);
         snprintf(st->origin, sizeof st->origin, "%s", st->plan->key);
     }
     src->pool = mongoc_client_pool_new_with_error(src->uri, &berr);
@@ -451,6 +459,17 @@ static int mg_start(void *state)
     char tname[16];
     snprintf(tname, sizeof tname, "mongo:%s", src->name);
     pthread_setname_np(src->emitter, tname);
+    if (src->m_headroom != NULL) {
+        rc = pthread_create(&src->headroom, NULL, mg_headroom_run, src);
+        if (rc != 0) {
+            src->host->log(src->self, CC_LOG_ERROR, "cannot start a thread: %s", strerror(rc));
+            src->host->source_status(src->self, CC_SOURCE_FAILED);
+            mg_stop(src);
+            return CC_EIO;
+        }
+        src->headroom_started = true;
+        pthread_setname_np(src->headroom, "mongo:headroom");
+    }
     for (size_t s = 0; s < src->cfg.n_plans; s++) {
         mg_stream_t *st = &src->streams[s];
         rc = pthread_create(&st->thread, NULL, mg_stream_run, st);
@@ -484,6 +503,9 @@ static void mg_stop(void *state)
             pthread_join(src->streams[s].thread, NULL);
         src->streams[s].started = false;
     }
+    if (src->headroom_started)
+        pthread_join(src->headroom, NULL);
+    src->headroom_started = false;
     pthread_join(src->emitter, NULL);
     src->emitter_started = false;
 }

@@ -281,7 +281,8 @@ typedef struct mg_stream {
     const uint8_t *pending_doc;    /* emitter scratch: last item of the batch */
     uint32_t pending_len;
     mg_tok_t pending_tok;
-    double last_event_s;           /* reader: clusterTime of the last change read */
+    atomic_uint_least32_t last_event_t;  /* clusterTime seconds of the last change read */
+    atomic_bool caught_up;         /* the reader saw an empty batch once */
 } mg_stream_t;
 
 struct mg_source {
@@ -304,10 +305,14 @@ struct mg_source {
     cc_metric_t *m_reconnects;
     cc_metric_t *m_history_lost;
     cc_metric_t *m_headroom;
+    pthread_t headroom;            /* the headroom thread (mongo_headroom.c) */
+    bool headroom_started;
 };
 
 /* Reader thread body (mongo_stream.c). */
 void *mg_stream_run(void *arg);
+/* Headroom thread body (mongo_headroom.c): arg is the source. */
+void *mg_headroom_run(void *arg);
 
 /* Sleeps ms unless stopping; false when stopping. Any thread. */
 bool mg_source_sleep(mg_source_t *src, int64_t ms);

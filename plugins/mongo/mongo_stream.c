@@ -18,7 +18,6 @@
 
 #define MG_BACKOFF_MIN_MS 100
 #define MG_BACKOFF_MAX_MS 30000
-#define MG_HEADROOM_EVERY_MS 15000
 
 /* Server codes meaning the resume point is gone from the oplog. */
 #define MG_ERR_HISTORY_LOST 286    /* ChangeStreamHistoryLost */
@@ -86,42 +85,6 @@ static const mg_entry_t *mg_route(const mg_plan_t *p, const bson_t *doc)
     return star ? star : p->entries[0];
 }
 
-/* Headroom: seconds of oplog between its oldest entry and the resume
- * point. -1 when the oplog cannot be read (no rights, not a replica set). */
-static void mg_headroom_update(mg_stream_t *st, mongoc_client_t *client)
-{
-    mg_source_t *src = st->src;
-    if (src->m_headroom == NULL)
-        return;
-    mongoc_collection_t *coll = mongoc_client_get_collection(client, "local", "oplog.rs");
-    bson_t filter = BSON_INITIALIZER;
-    bson_t *opts = BCON_NEW("sort", "{", "$natural", BCON_INT32(1), "}", "limit", BCON_INT64(1),
-                            "projection", "{", "ts", BCON_INT32(1), "}");
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-    const bson_t *doc;
-    double headroom = -1;
-    bson_iter_t it;
-    if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "ts") &&
-        BSON_ITER_HOLDS_TIMESTAMP(&it)) {
-        uint32_t t = 0, i = 0;
-        bson_iter_timestamp(&it, &t, &i);
-        double at = st->last_event_s;
-        if (at <= 0) {
-            struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            at = (double)now.tv_sec;
-        }
-        headroom = at - (double)t;
-        if (headroom < 0)
-            headroom = 0;
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(opts);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-    src->host->metric_set(src->m_headroom, headroom);
-}
-
 /* Queues one change. MG_READ_OK, MG_READ_STOP or MG_READ_ERROR (a lookup failed). */
 static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t *doc,
                           bool *invalidated, bson_error_t *err)
@@ -148,7 +111,13 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
     if (bson_iter_init_find(&it, doc, "clusterTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
         uint32_t t = 0, i = 0;
         bson_iter_timestamp(&it, &t, &i);
-        st->last_event_s = t;
+        atomic_store(&st->last_event_t, t);
+        /* Caught up: changes about as fresh as the clock (or, below, an
+         * empty batch). Until then the headroom thread leaves the server
+         * alone. */
+        if (!atomic_load_explicit(&st->caught_up, memory_order_relaxed) &&
+            (int64_t)t + 1 >= (int64_t)time(NULL))
+            atomic_store(&st->caught_up, true);
     }
 
     const mg_entry_t *entry = mg_route(st->plan, doc);
@@ -209,7 +178,6 @@ static mg_read_end_t mg_stream_read(mg_stream_t *st, mongoc_client_t *client,
                                     mongoc_change_stream_t *cs, bson_error_t *err,
                                     const bson_t **errdoc)
 {
-    int64_t next_headroom = st->index == 0 ? mg_now_ms() : INT64_MAX;
     while (!mg_stopping(st)) {
         const bson_t *doc;
         if (mongoc_change_stream_next(cs, &doc)) {
@@ -225,10 +193,8 @@ static mg_read_end_t mg_stream_read(mg_stream_t *st, mongoc_client_t *client,
                 return MG_READ_REOPEN;
         } else if (mongoc_change_stream_error_document(cs, err, errdoc)) {
             return MG_READ_ERROR;
-        }
-        if (mg_now_ms() >= next_headroom) {
-            mg_headroom_update(st, client);
-            next_headroom = mg_now_ms() + MG_HEADROOM_EVERY_MS;
+        } else {
+            atomic_store(&st->caught_up, true);   /* an empty getMore: nothing behind */
         }
     }
     return MG_READ_STOP;

@@ -20,6 +20,8 @@
 
 #include "ws_sink.h"
 
+#define WS_FLUSH_BYTES 16384   /* see ws_deliver */
+
 static const char *const ws_on_slow_choices[] = {"close", "conflate", NULL};
 
 static const cc_config_field_t ws_auth_fields[] = {
@@ -115,6 +117,7 @@ static int ws_deliver(void *state, const cc_batch_t *batch)
 {
     ws_sink_t *ws = state;
     int rc = 0;
+    size_t unflushed = 0;   /* frame bytes fanned out since the last flush */
     for (size_t i = 0; i < batch->count; i++) {
         cc_event_t *ev = batch->events[i];
         ws_item_t *it = ws_item_new(ws->host, ev, ++ws->seq);
@@ -132,11 +135,20 @@ static int ws_deliver(void *state, const cc_batch_t *batch)
             ws_conn_send(c, it);
             c = next;
         }
+        /* A big batch is written out every WS_FLUSH_BYTES of frames: one
+         * writev per socket for many events, yet clients see events as
+         * they are fanned out and the queued chains stay few. */
+        unflushed += it->ws->len;
+        if (unflushed >= WS_FLUSH_BYTES) {
+            ws_conn_flush_dirty(ws);
+            unflushed = 0;
+        }
         ws_item_unref(ws->host, it);
     }
     /* Lossy by nature: fanned out (or missed by whoever is not connected;
      * the replay window covers a reconnect), so acknowledged. */
     ws->host->ack_batch(ws->self, batch);
+    ws_conn_flush_dirty(ws);
     ws_sink_metrics_flush(ws);
     return rc;
 }
@@ -285,9 +297,8 @@ static int ws_config(ws_sink_t *ws)
 
     /* The listen address is checked here so `changecast run` fails early. */
     struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    if (ws->listen == NULL ||
-        evutil_parse_sockaddr_port(ws->listen, (struct sockaddr *)&ss, &sl) != 0) {
+    int sl;
+    if (ws->listen == NULL || ws_listen_parse(ws->listen, &ss, &sl) != 0) {
         h->log(self, CC_LOG_ERROR,
                "%s.config.listen: expected host:port (\"0.0.0.0:8000\", \"[::1]:8000\"), got "
                "\"%s\"", ws->place, ws->listen ? ws->listen : "");

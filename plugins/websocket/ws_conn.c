@@ -7,6 +7,13 @@
  * long gets a ping, and one still silent after another ping_ms is dead; the
  * write timeout (2 x ping_ms) catches a peer that stopped reading while we
  * have bytes for it. Closing: both are WS_LINGER_MS.
+ *
+ * Writes: a plain socket's bufferevent keeps EV_WRITE disabled while its
+ * output is empty. deliver queues shared frames on each target and, once
+ * per batch, writes them straight to the socket (one writev); only what
+ * the kernel did not take enables EV_WRITE until it drains. This saves the
+ * two epoll_ctl calls per socket per batch that arming and disarming the
+ * write event would cost: with 10k sockets that is most of the work.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +74,50 @@ static void ws_conn_leave_hub(ws_conn_t *c)
     ws_sink_connections_changed(c->sink);
 }
 
+void ws_conn_kick(ws_conn_t *c)
+{
+    bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* One non-blocking write of the output to a plain socket, as the
+ * bufferevent itself does it (it keeps the output's start frozen against
+ * anyone else draining it). Errors are left for the bufferevent to find. */
+static void ws_conn_write_now(ws_conn_t *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(c->bev));
+    evbuffer_freeze(out, 1);
+}
+
+void ws_conn_flush_dirty(ws_sink_t *ws)
+{
+    while (ws->dirty != NULL) {
+        ws_conn_t *c = ws->dirty;
+        ws->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->dirty = false;
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+            continue;   /* empty, or already waiting for the socket */
+        if (ws->ssl_ctx == NULL)
+            ws_conn_write_now(c);
+        if (evbuffer_get_length(out) > 0)
+            ws_conn_kick(c);
+        else
+            c->grace = 0;   /* a replay is out too */
+    }
+}
+
 void ws_conn_free(ws_conn_t *c)
 {
     ws_sink_t *ws = c->sink;
+    if (c->dirty) {
+        ws_conn_t **p = &ws->dirty;
+        while (*p != c)
+            p = &(*p)->dirty_next;
+        *p = c->dirty_next;
+    }
     if (c->in_open_list) {
         ws_hub_remove(&ws->hub, c);
         ws_sink_connections_changed(ws);
@@ -125,13 +173,28 @@ void ws_conn_finish(ws_conn_t *c)
     ws_conn_timeouts(c, WS_LINGER_MS, WS_LINGER_MS);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         ws_conn_flushed(c);
+    else
+        ws_conn_kick(c);
+}
+
+/* Queues a control frame as a chain of its own (a blob reference): every
+ * frame in the output is then whole in one chain, which ws_conn_drop_queue
+ * relies on. */
+static void ws_conn_send_control(ws_conn_t *c, const uint8_t *frame, size_t n)
+{
+    ws_blob_t *b = ws_blob_new(n);
+    if (b == NULL)
+        return;   /* out of memory: the frame is lost, the timeouts still close */
+    memcpy(b->data, frame, n);
+    ws_blob_send(b, bufferevent_get_output(c->bev));
+    ws_blob_unref(b);
 }
 
 static void ws_conn_send_close(ws_conn_t *c, uint16_t code, const char *reason)
 {
     uint8_t f[WS_CLOSE_FRAME_MAX];
     size_t n = ws_frame_close(f, code, reason);
-    evbuffer_add(bufferevent_get_output(c->bev), f, n);
+    ws_conn_send_control(c, f, n);
 }
 
 void ws_conn_close(ws_conn_t *c, uint16_t code, const char *reason)
@@ -151,6 +214,7 @@ void ws_conn_close(ws_conn_t *c, uint16_t code, const char *reason)
     /* Wait for the peer's close frame (RFC 6455 7.1.1), bounded. */
     c->state = WS_ST_CLOSING;
     ws_conn_timeouts(c, WS_LINGER_MS, WS_LINGER_MS);
+    ws_conn_kick(c);
 }
 
 /* Drops the queued frames, keeping only the first chain of the output: it
@@ -168,11 +232,23 @@ static void ws_conn_drop_queue(ws_conn_t *c)
     struct evbuffer *tmp = evbuffer_new();
     if (tmp == NULL)
         return;
-    /* Moves chains (no copy): first chain aside, drain, put it back. */
+    /* Moves chains (no copy): first chain aside, drain, put it back. The
+     * bufferevent keeps the output's start frozen: thaw it for this. */
+    evbuffer_unfreeze(out, 1);
     evbuffer_remove_buffer(out, tmp, keep);
     evbuffer_drain(out, evbuffer_get_length(out));
+    evbuffer_freeze(out, 1);
     evbuffer_add_buffer(out, tmp);
     evbuffer_free(tmp);
+}
+
+void ws_conn_going_away(ws_conn_t *c)
+{
+    if (c->kind != WS_KIND_WS || c->state != WS_ST_OPEN || c->sink->ssl_ctx != NULL)
+        return;
+    ws_conn_drop_queue(c);
+    ws_conn_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+    ws_conn_write_now(c);
 }
 
 static void ws_conn_slow_close(ws_conn_t *c, const char *why)
@@ -181,9 +257,19 @@ static void ws_conn_slow_close(ws_conn_t *c, const char *why)
     ws->host->count(ws->self, CC_RESULT_DROPPED, 1);
     if (ws->m_slow_closes)
         ws->host->metric_add(ws->m_slow_closes, 1);
-    ws->host->log(ws->self, CC_LOG_WARN, "closing a slow %s client%s%s: %s",
-                  c->kind == WS_KIND_SSE ? "SSE" : "WebSocket", c->rcpt ? " of " : "",
-                  c->rcpt ? c->rcpt->name : "", why);
+    /* One line a second at most: a stalled network may close thousands. */
+    int64_t now = ws_now_ms();
+    if (now - ws->slow_logged_ms >= 1000) {
+        ws->host->log(ws->self, CC_LOG_WARN,
+                      "closing a slow %s client%s%s: %s (%zu more closed since the last such "
+                      "line; see changecast_websocket_slow_closes_total)",
+                      c->kind == WS_KIND_SSE ? "SSE" : "WebSocket", c->rcpt ? " of " : "",
+                      c->rcpt ? c->rcpt->name : "", why, ws->slow_unlogged);
+        ws->slow_logged_ms = now;
+        ws->slow_unlogged = 0;
+    } else {
+        ws->slow_unlogged++;
+    }
     ws_conn_drop_queue(c);
     ws_conn_close(c, WS_CLOSE_TRY_LATER, "slow consumer");
 }
@@ -199,6 +285,11 @@ static int ws_conn_put(ws_conn_t *c, ws_item_t *it)
         return CC_ENOMEM;
     ws->n_messages++;
     ws->n_bytes += b->len;
+    if (!c->dirty) {
+        c->dirty = true;
+        c->dirty_next = ws->dirty;
+        ws->dirty = c;
+    }
     return 0;
 }
 
@@ -226,7 +317,7 @@ void ws_conn_send(ws_conn_t *c, ws_item_t *it)
         /* Over the limit: first see if the kernel takes more now. The loop
          * may not have polled for writes yet (a burst of batches), and a
          * socket is only slow when its peer does not read. */
-        evbuffer_write(out, bufferevent_getfd(c->bev));
+        ws_conn_write_now(c);
         queued = evbuffer_get_length(out);
     }
     if (queued > ws->max_queue_bytes + c->grace) {
@@ -283,9 +374,14 @@ void ws_conn_write_cb(struct bufferevent *bev, void *arg)
         return;
     if (left <= c->sink->max_queue_bytes)
         c->grace = 0;   /* the replay is out: the plain limit applies again */
-    if (c->cf != NULL)
+    if (c->cf != NULL) {
         ws_conn_refill(c);
-    ws_sink_metrics_flush(c->sink);
+        ws_sink_metrics_flush(c->sink);
+        return;   /* (c may be closing now) */
+    }
+    /* Drained: writes go straight to the socket again (ws_conn_flush_dirty). */
+    if (left == 0 && c->sink->ssl_ctx == NULL)
+        bufferevent_disable(c->bev, EV_WRITE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -305,11 +401,11 @@ static bool ws_conn_frame(ws_conn_t *c, ws_frame_result_t r, const ws_msg_t *m)
     switch (r) {
     case WS_FRAME_PING:
         if (c->state == WS_ST_OPEN) {
-            uint8_t h[WS_FRAME_HEADER_MAX];
-            size_t n = ws_frame_header(h, WS_OP_PONG, m->len);
-            struct evbuffer *out = bufferevent_get_output(c->bev);
-            evbuffer_add(out, h, n);
-            evbuffer_add(out, m->data, m->len);
+            uint8_t f[WS_FRAME_HEADER_MAX + WS_CONTROL_MAX];
+            size_t n = ws_frame_header(f, WS_OP_PONG, m->len);
+            memcpy(f + n, m->data, m->len);   /* a ping's payload is <= 125 */
+            ws_conn_send_control(c, f, n + m->len);
+            ws_conn_kick(c);
         }
         return true;
     case WS_FRAME_CLOSE:
@@ -389,13 +485,16 @@ void ws_conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    /* Static bytes by reference: a chain of their own, nothing to free. */
     if (c->kind == WS_KIND_WS) {
         static const uint8_t ping[2] = {0x80 | WS_OP_PING, 0};
-        evbuffer_add(out, ping, sizeof ping);
+        evbuffer_add_reference(out, ping, sizeof ping, NULL, NULL);
         c->ping_sent = true;
     } else {
-        evbuffer_add(out, ": ping\n\n", 8);   /* an SSE comment keeps proxies open */
+        static const char comment[] = ": ping\n\n";   /* keeps proxies open */
+        evbuffer_add_reference(out, comment, sizeof comment - 1, NULL, NULL);
     }
+    ws_conn_kick(c);
     bufferevent_enable(c->bev, EV_READ);   /* a timeout disabled reading */
 }
 
@@ -488,6 +587,7 @@ int ws_conn_open(ws_conn_t *c, const char *recipient, const char *last_id, bool 
     ws_sink_connections_changed(ws);
     ws_sink_metrics_flush(ws);
     ws_conn_arm_keepalive(c);
+    ws_conn_kick(c);   /* the 101 or SSE head, and the replay */
     /* Frames sent right behind the head are in the input already. */
     if (c->kind == WS_KIND_WS && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
         ws_conn_read_cb(c->bev, c);

@@ -62,9 +62,9 @@ void ws_http_request_init(ws_request_t *req)
     req->head[0] = req->decoded[0] = '\0';
 }
 
-/* Checks the part of the request line received so far (buf[0..len), no
- * LF in it) so that garbage (a TLS hello on a plain port) or an endless target is
- * refused without waiting for the head to fill up. */
+/* Checks the part of the request line received so far (buf[0..len), no LF
+ * in it), so that garbage (a TLS hello on a plain port) or an endless target
+ * is refused without waiting for the head to fill up. */
 static int request_line_prefix(const char *buf, size_t len, ws_request_t *req)
 {
     size_t k = 0;

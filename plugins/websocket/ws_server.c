@@ -32,7 +32,7 @@ void ws_conn_finish(ws_conn_t *c);
 static void ws_tls_error(ws_sink_t *ws, const char *key, const char *what, const char *path)
 {
     char buf[256];
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();   /* the first: the cause ("No such file") */
     ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
     ws->host->log(ws->self, CC_LOG_ERROR, "%s.config.tls.%s: cannot %s %s: %s", ws->place, key,
@@ -78,18 +78,25 @@ void ws_server_tls_free(ws_sink_t *ws)
 /* ------------------------------------------------------------------ */
 /* Simple responses                                                    */
 
-/* Queues a whole response and closes after it is written. `headers` are
- * extra lines, each ending in CRLF (may be ""). */
-static void ws_respond(ws_conn_t *c, int status, const char *headers, const char *ctype,
-                       const char *body, size_t blen)
+/* Queues a whole response (without its body for HEAD) and closes after it
+ * is written. `headers` are extra lines, each ending in CRLF (may be ""). */
+static void ws_respond_full(ws_conn_t *c, int status, const char *headers, const char *ctype,
+                            const char *body, size_t blen, bool with_body)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                         "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
                         status, ws_http_reason(status), ctype, blen, headers);
-    evbuffer_add(out, body, blen);
+    if (with_body)
+        evbuffer_add(out, body, blen);
     ws_conn_finish(c);
+}
+
+static void ws_respond(ws_conn_t *c, int status, const char *headers, const char *ctype,
+                       const char *body, size_t blen)
+{
+    ws_respond_full(c, status, headers, ctype, body, blen, true);
 }
 
 static void ws_respond_error(ws_conn_t *c, int status, const char *headers, const char *why)
@@ -100,12 +107,12 @@ static void ws_respond_error(ws_conn_t *c, int status, const char *headers, cons
                n < 0 ? 0 : (size_t)n >= sizeof body ? sizeof body - 1 : (size_t)n);
 }
 
-static void ws_respond_health(ws_conn_t *c)
+static void ws_respond_health(ws_conn_t *c, bool with_body)
 {
     char body[96];
     int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"connections\":%zu}\n",
                      c->sink->hub.n_open);
-    ws_respond(c, 200, "", "application/json", body, (size_t)n);
+    ws_respond_full(c, 200, "", "application/json", body, (size_t)n, with_body);
 }
 
 /* ------------------------------------------------------------------ */
@@ -213,14 +220,16 @@ static void ws_upgrade(ws_conn_t *c, const ws_request_t *req, const char *rcpt, 
         return;
     }
     ws_frame_parser_init(c->parser, ws->max_message_bytes);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
-                        accept);
-    if (echo != NULL)
-        evbuffer_add_printf(out, "Sec-WebSocket-Protocol: %.*s\r\n", (int)echo_len, echo);
-    evbuffer_add(out, "\r\n", 2);
+    /* One add, so the whole head is one chain (see ws_conn_drop_queue). */
+    char head[256 + WS_AUTH_MAX_TOKEN];
+    int hl = snprintf(head, sizeof head,
+                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%.*s%s\r\n",
+                      accept, echo ? "Sec-WebSocket-Protocol: " : "", echo ? (int)echo_len : 0,
+                      echo ? echo : "", echo ? "\r\n" : "");
+    if (hl < 0 || (size_t)hl >= sizeof head)   /* (tokens over 4 KB were refused) */
+        hl = 0;
+    evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)hl);
     evbuffer_drain(bufferevent_get_input(c->bev), consumed);
     c->kind = WS_KIND_WS;
     const char *last = ws_http_query(req, "last_event_id");
@@ -278,17 +287,18 @@ static void ws_dispatch(ws_conn_t *c, const ws_request_t *req, size_t consumed)
         ws_sse_start(c, req, ws_rcpt_copy(rp, rl, rbuf, sizeof rbuf), consumed);
         return;
     }
-    bool get = strcmp(req->method, "GET") == 0;
+    bool get = strcmp(req->method, "GET") == 0, head = strcmp(req->method, "HEAD") == 0;
     if (strcmp(req->path, "/healthz") == 0) {
-        if (get)
-            ws_respond_health(c);
+        if (get || head)
+            ws_respond_health(c, get);
         else
-            ws_respond_error(c, 405, "Allow: GET\r\n", "use GET");
+            ws_respond_error(c, 405, "Allow: GET, HEAD\r\n", "use GET");
     } else if (strcmp(req->path, "/") == 0) {
-        if (get)
-            ws_respond(c, 200, "", "text/html; charset=utf-8", ws->viewer, ws->viewer_len);
+        if (get || head)
+            ws_respond_full(c, 200, "", "text/html; charset=utf-8", ws->viewer, ws->viewer_len,
+                            get);
         else
-            ws_respond_error(c, 405, "Allow: GET\r\n", "use GET");
+            ws_respond_error(c, 405, "Allow: GET, HEAD\r\n", "use GET");
     } else {
         ws_respond_error(c, 404, "", "no such path");
     }
@@ -334,14 +344,17 @@ static void ws_head_read_cb(struct bufferevent *bev, void *arg)
             ws_respond_error(c, 431, "", "request head too large");
             return;
         }
-        /* Once the request line is in, judge it now (a TLS hello on the
-         * plain port, garbage): once per connection, on the shared scratch. */
-        if (!c->line_checked && memchr(p, '\n', n) != NULL) {
-            c->line_checked = true;
+        /* Judge the request line while it arrives (a TLS hello on the
+         * plain port, garbage: refused at once), on the shared scratch;
+         * once the line is whole it is not judged again. */
+        if (!c->line_checked) {
             ws_http_request_init(req);
             int rc = ws_http_parse(p, n, req, &consumed);
-            if (rc != WS_HTTP_MORE && rc != WS_HTTP_DONE)
+            if (rc != WS_HTTP_MORE && rc != WS_HTTP_DONE) {
                 ws_respond_error(c, rc, "", req->why ? req->why : "malformed request");
+                return;
+            }
+            c->line_checked = memchr(p, '\n', n) != NULL;
         }
         return;
     }
@@ -412,7 +425,7 @@ static void ws_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
     bufferevent_set_timeouts(bev, &tv, NULL);
     bufferevent_setcb(bev, ws_head_read_cb, ws_conn_write_cb, ws_conn_event_cb, c);
     bufferevent_setwatermark(bev, EV_READ, 0, WS_HTTP_MAX_HEAD + 1);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_enable(bev, EV_READ);   /* EV_WRITE when there is something to write */
 }
 
 static void ws_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -436,12 +449,35 @@ static void ws_accept_error_cb(struct evconnlistener *l, void *arg)
     event_base_once(ws->base, -1, EV_TIMEOUT, ws_accept_resume_cb, ws, &tv);
 }
 
+int ws_listen_parse(const char *listen, struct sockaddr_storage *ss, int *len)
+{
+    memset(ss, 0, sizeof *ss);
+    *len = (int)sizeof *ss;
+    if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)ss, len) == 0)
+        return 0;
+    /* libevent refuses port 0; "any free port" is useful (tests, demos). */
+    size_t n = strlen(listen);
+    char buf[128];
+    if (n < 2 || n >= sizeof buf || strcmp(listen + n - 2, ":0") != 0)
+        return -1;
+    memcpy(buf, listen, n - 1);
+    buf[n - 1] = '1';
+    buf[n] = '\0';
+    *len = (int)sizeof *ss;
+    if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)ss, len) != 0)
+        return -1;
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = 0;
+    else
+        ((struct sockaddr_in *)ss)->sin_port = 0;
+    return 0;
+}
+
 int ws_server_start(ws_sink_t *ws)
 {
     struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (evutil_parse_sockaddr_port(ws->listen, (struct sockaddr *)&ss, &sl) != 0) {
+    int sl;
+    if (ws_listen_parse(ws->listen, &ss, &sl) != 0) {
         ws->host->log(ws->self, CC_LOG_ERROR,
                       "%s.config.listen: expected host:port (\"0.0.0.0:8000\", \"[::1]:8000\"), "
                       "got \"%s\"", ws->place, ws->listen);
@@ -478,6 +514,9 @@ void ws_server_stop(ws_sink_t *ws)
     ws->listener = NULL;
     while (ws->others != NULL)
         ws_conn_free(ws->others);
-    while (ws->hub.open != NULL)
-        ws_conn_free(ws->hub.open);
+    while (ws->hub.open != NULL) {
+        ws_conn_t *c = ws->hub.open;
+        ws_conn_going_away(c);
+        ws_conn_free(c);
+    }
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -59,6 +61,7 @@ struct ws_conn {
     ws_rcpt_t *rcpt;               /* NULL: broadcasts only */
     ws_frame_parser_t *parser;     /* WebSocket: owned, after the upgrade */
     ws_conflate_t *cf;             /* on_slow=conflate, while over the limit: owned */
+    ws_conn_t *dirty_next;         /* sink->dirty: got frames in this deliver */
     size_t grace;                  /* replayed bytes allowed over the limit until drained */
     int64_t deadline_ms;           /* head: monotonic deadline of the handshake */
     uint16_t scanned;              /* head bytes already searched for CRLFCRLF */
@@ -67,6 +70,7 @@ struct ws_conn {
     bool ping_sent;                /* a keepalive ping awaits any traffic */
     bool in_open_list;
     bool line_checked;             /* head: the request line was judged */
+    bool dirty;                    /* in sink->dirty */
 };
 
 /* A recipient with at least one open connection. */
@@ -112,12 +116,15 @@ struct ws_sink {
                                       head, or closing */
     size_t n_others;
     ws_hub_t hub;
+    ws_conn_t *dirty;              /* connections to write to after a deliver */
     ws_replay_t replay;
     uint64_t seq;                  /* items made so far */
     ws_request_t *req;             /* owned scratch: one head parsed at a time */
     char *viewer;                  /* owned: the page for GET / */
     size_t viewer_len;
     bool running;
+    int64_t slow_logged_ms;        /* last "closing a slow client" line */
+    size_t slow_unlogged;          /* slow closes since, not logged */
 
     cc_metric_t *m_connections, *m_messages, *m_bytes, *m_slow_closes, *m_conflated;
     uint64_t n_messages, n_bytes;  /* since the last metric flush */
@@ -141,6 +148,8 @@ void ws_hub_remove(ws_hub_t *h, ws_conn_t *c);
 ws_conn_t *ws_hub_find(const ws_hub_t *h, const char *recipient);
 
 /* --- ws_server.c: listener and request heads --- */
+/* "host:port" (port 0 = any free one) into *ss. 0 or -1. */
+int ws_listen_parse(const char *listen, struct sockaddr_storage *ss, int *len);
 int ws_server_start(ws_sink_t *ws);
 void ws_server_stop(ws_sink_t *ws);
 /* Frees the SSL_CTX built by ws_server_tls_init. */
@@ -157,9 +166,16 @@ int ws_conn_open(ws_conn_t *c, const char *recipient, const char *last_id, bool 
 void ws_conn_send(ws_conn_t *c, ws_item_t *it);
 /* Starts closing c: WebSocket close frame with `code`, or just the socket. */
 void ws_conn_close(ws_conn_t *c, uint16_t code, const char *reason);
+/* Shutting down: best effort, one non-blocking write of a 1001 close frame
+ * (plain WebSocket sockets), so clients know to reconnect. */
+void ws_conn_going_away(ws_conn_t *c);
 /* Frees c at once (socket closed, unlinked everywhere). */
 void ws_conn_free(ws_conn_t *c);
 void ws_conn_event_cb(struct bufferevent *bev, short what, void *arg);
+/* Writes what deliver queued, straight to each socket (see ws_conn.c). */
+void ws_conn_flush_dirty(ws_sink_t *ws);
+/* Lets the bufferevent write what was queued outside deliver. */
+void ws_conn_kick(ws_conn_t *c);
 /* Sets the read timeout for keepalive (ping_ms) on an open connection. */
 void ws_conn_arm_keepalive(ws_conn_t *c);
 

@@ -120,7 +120,7 @@ static const char *const ws_viewer_parts[] = {
     " catch(e){setState('closed');retry(my);return;}\n",
     " sock.onopen=function(){if(my!==gen)return;setState('open');backoff=1000;};\n",
     " sock.onmessage=function(m){var ev;try{ev=JSON.parse(m.data);}catch(e){return;}\n",
-    "  if(ev.id&&ev.operation!=='gap')lastId=ev.id;add(ev,m.data);};\n",
+    "  if(ev.operation==='gap')lastId=null;else if(ev.id)lastId=ev.id;add(ev,m.data);};\n",
     " sock.onclose=function(){if(my!==gen)return;setState('closed');sock=null;retry(my);};}\n",
     "function retry(my){timer=setTimeout(function(){if(my===gen)connect();},backoff);\n",
     " backoff=Math.min(backoff*2,30000);}\n",

@@ -10,8 +10,9 @@
  * "t_ns": <CLOCK_REALTIME ns> field (put into fullDocument by the emitter);
  * the client takes the receipt time when it parses the frame. At the end it
  * prints the figures, and one machine-readable line:
- *   RESULT conns=.. deliveries=.. seconds=.. per_s=.. p50_ms=.. p99_ms=.. max_ms=..
- * deliveries/s counts from the first to the last receipt. It stops when all
+ *   RESULT conns=.. deliveries=.. seconds=.. per_s=.. e2e_per_s=.. p50_ms=.. p99_ms=.. ...
+ * deliveries/s counts from the first to the last receipt, and (e2e) from
+ * the earliest emission stamp seen to the last receipt. It stops when all
  * frames arrived, after -i seconds without a frame, or after -t seconds.
  * Exit status 0 when every connection got every frame, else 1.
  *
@@ -63,6 +64,7 @@ static int opened, failed, inflight, next_conn;
 static uint32_t *lat_us;                 /* owned: one entry per delivery */
 static size_t nlat, latcap;
 static uint64_t deliveries, first_rx, last_rx;
+static uint64_t first_tx = UINT64_MAX;   /* earliest emission time seen */
 static uint64_t closes;
 static char rbuf[1 << 20];
 
@@ -151,6 +153,8 @@ static void record(const char *payload, size_t n)
             die("realloc");
         lat_us = nl;
     }
+    if (t < first_tx)
+        first_tx = t;
     uint64_t us = rx > t ? (rx - t) / 1000u : 0;
     lat_us[nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
@@ -397,11 +401,14 @@ int main(int argc, char **argv)
     qsort(lat_us, nlat, sizeof *lat_us, cmp_u32);
     double secs = last_rx > first_rx ? (double)(last_rx - first_rx) / 1e9 : 0;
     double per_s = secs > 0 ? (double)deliveries / secs : 0;
-    printf("deliveries %" PRIu64 " of %" PRIu64 " in %.3f s (first to last receipt): %.0f/s\n",
-           deliveries, want, secs, per_s);
-    printf("latency emission->receipt: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms"
-           " (%zu samples)\n", pct(0.5), pct(0.9), pct(0.99), nlat ? lat_us[nlat - 1] / 1000.0 : 0,
-           nlat);
+    double e2e = first_tx < last_rx ? (double)(last_rx - first_tx) / 1e9 : 0;
+    double e2e_per_s = e2e > 0 ? (double)deliveries / e2e : 0;
+    printf("deliveries %" PRIu64 " of %" PRIu64 " in %.3f s (first to last receipt): %.0f/s;"
+           " %.3f s from the first emission: %.0f/s\n", deliveries, want, secs, per_s, e2e,
+           e2e_per_s);
+    printf("latency emission->receipt: min %.2f ms  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms"
+           "  max %.2f ms (%zu samples)\n", pct(0), pct(0.5), pct(0.9), pct(0.99),
+           nlat ? lat_us[nlat - 1] / 1000.0 : 0, nlat);
     int complete = 0;
     for (int i = 0; i < nconns; i++)
         complete += conns[i].got == (uint32_t)events;
@@ -409,8 +416,9 @@ int main(int argc, char **argv)
     if (closes)
         printf("closed by the server: %" PRIu64 "\n", closes);
     printf("RESULT conns=%d deliveries=%" PRIu64 " want=%" PRIu64 " seconds=%.3f per_s=%.0f "
+           "e2e_seconds=%.3f e2e_per_s=%.0f "
            "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f connect_s=%.2f failed=%d\n",
-           opened, deliveries, want, secs, per_s, pct(0.5), pct(0.99),
+           opened, deliveries, want, secs, per_s, e2e, e2e_per_s, pct(0.5), pct(0.99),
            nlat ? lat_us[nlat - 1] / 1000.0 : 0, conn_s, failed);
     fflush(stdout);
     for (int i = 0; i < nconns; i++) {

@@ -11,7 +11,9 @@ connects N idle clients with build/tests/bench/bench_ws (C, epoll), reads
 VmRSS again (-> bytes per idle connection), then writes EVENTS broadcast
 change events into the FIFO, RATE a second (0 = as fast as it can write),
 each stamped with its emission time (fullDocument.t_ns, CLOCK_REALTIME ns).
-bench_ws reports deliveries/s (first to last receipt), p50 and p99 latency.
+bench_ws reports deliveries/s (first to last receipt, and from the first
+emission to the last receipt: the goal is checked on the latter), p50 and
+p99 latency.
 Goals (issue 4): >= 250,000 deliveries/s, p99 <= 50 ms, <= 4 KB per idle
 connection.
 """
@@ -189,7 +191,7 @@ def main():
             print("websocket broadcast: %d clients, %d events %s, pad %d"
                   % (a.conns, a.events, "at %g/s" % a.rate if a.rate > 0 else "unpaced", a.pad))
             res, per_conn, rc = run_once(a, tmp, run)
-            ok = (float(res.get("per_s", 0)) >= 250000, float(res.get("p99_ms", 1e9)) <= 50,
+            ok = (float(res.get("e2e_per_s", 0)) >= 250000, float(res.get("p99_ms", 1e9)) <= 50,
                   per_conn <= 4096)
             print("  goals: deliveries/s >= 250,000 %s; p99 <= 50 ms %s; <= 4 KB per idle "
                   "connection %s" % tuple("met" if x else "MISSED" for x in ok))

@@ -2,7 +2,8 @@
 against the MongoDB peer, writes from pymongo, faults from the peer's
 failCommand fail point.
 
-- peer hang-ups and resumable errors mid-stream: nothing lost, nothing twice;
+- peer hang-ups, resumable errors and a stall mid-stream: nothing lost,
+  nothing twice;
 - changecast SIGKILLed while writes go on, then restarted: every change
   delivered at least once, by `id`, in order;
 - history lost: on_history_lost "fail" exits 1 with a clear message;
@@ -13,8 +14,10 @@ failCommand fail point.
 """
 
 import json
+import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -23,6 +26,12 @@ import pytest
 
 from cchelpers import poll, write_manifest
 from mongopeer import MongoPeer, free_port, mongo_peer  # noqa: F401  (fixture)
+
+
+# The daemons here get SIGKILLed; libmongoc would leave a /dev/shm/mongoc-<pid>
+# behind each time, which makes a later process with that pid print a raw
+# warning (see the xfail test below). Keep /dev/shm clean for the others.
+ENV = {"MONGOC_DISABLE_SHM": "1"}
 
 
 def manifest(tmp_path, plugin_dir, uri, config=None, name="m.json", **extra):
@@ -60,11 +69,11 @@ def wait_ids(path, want, seconds=30):
     return poll(done, seconds, "ids %d..%d in %s" % (min(want), max(want), path))
 
 
-def metric(d, name):
-    """The value of the source's metric `name` (0 when absent)."""
+def metric(d, name, absent=0.0):
+    """The value of the source's metric `name` (`absent` when absent)."""
     body = d.http_get("/metrics")[2]
     m = re.search(r'^%s\{[^}]*source="app"[^}]*\} (\S+)$' % re.escape(name), body, re.M)
-    return float(m.group(1)) if m else 0.0
+    return float(m.group(1)) if m else absent
 
 
 def healthz(d):
@@ -81,9 +90,11 @@ def insert_range(coll, ids):
         coll.insert_one({"_id": i, "name": "user %d" % i})
 
 
-def test_hangups_and_resumable_errors_lose_nothing(tmp_path, plugin_dir, daemon, mongo_peer):
+def test_hangups_errors_and_stalls_lose_nothing(tmp_path, plugin_dir, daemon, mongo_peer):
     users = mongo_peer.client().test.users
-    d = daemon(manifest(tmp_path, plugin_dir, mongo_peer.uri))
+    # A socket timeout well above max_await_ms, so that a stall can outlast it.
+    m = manifest(tmp_path, plugin_dir, mongo_peer.uri + "&socketTimeoutMS=1000")
+    d = daemon(m, env=ENV)
     connected(d)
     out = tmp_path / "out.jsonl"
     insert_range(users, range(0, 20))
@@ -103,6 +114,8 @@ def test_hangups_and_resumable_errors_lose_nothing(tmp_path, plugin_dir, daemon,
         {"failCommands": ["getMore"], "errorCode": 91},
         # The hang-up again, on the aggregate that reopens after a getMore error.
         {"failCommands": ["getMore", "aggregate"], "closeConnection": True},
+        # A stall: a getMore answered after 1.5 s, past the socket timeout.
+        {"failCommands": ["getMore"], "blockConnection": True, "blockTimeMS": 1500},
     ]
     first = 20
     for n, data in enumerate(steps):
@@ -118,6 +131,8 @@ def test_hangups_and_resumable_errors_lose_nothing(tmp_path, plugin_dir, daemon,
     ids = doc_ids(envs)
     assert ids == list(range(first)), "lost, repeated or reordered: %s" % ids
     assert metric(d, "changecast_mongo_reconnects_total") >= 3
+    # The peer's oplog is readable: the history headroom is known (not -1).
+    assert metric(d, "changecast_mongo_history_headroom_seconds", None) >= 0
     assert healthz(d)[0] == 200
     assert d.stop() == 0
 
@@ -127,7 +142,7 @@ def test_sigkill_while_writes_go_on_then_restart(tmp_path, plugin_dir, daemon, m
     m = manifest(tmp_path, plugin_dir, mongo_peer.uri)
     out = tmp_path / "out.jsonl"
     state = tmp_path / "changecast.state"
-    d = daemon(m)
+    d = daemon(m, env=ENV)
     connected(d)
     n = 1500
     writer = threading.Thread(target=insert_range, args=(users, range(n)))
@@ -139,7 +154,7 @@ def test_sigkill_while_writes_go_on_then_restart(tmp_path, plugin_dir, daemon, m
         assert d.wait() == -signal.SIGKILL
         run1 = doc_ids(envelopes(out))
         time.sleep(0.2)                 # writes go on while changecast is down
-        d2 = daemon(m)
+        d2 = daemon(m, env=ENV)
     finally:
         writer.join()
     assert len(run1) < n, "SIGKILL came after every write was delivered"
@@ -165,7 +180,7 @@ def _history_lost_setup(tmp_path, plugin_dir, daemon, peer, policy):
     drops the peer's history: the saved resume point is gone."""
     users = peer.client().test.users
     m = manifest(tmp_path, plugin_dir, peer.uri, {"on_history_lost": policy})
-    d = daemon(m)
+    d = daemon(m, env=ENV)
     connected(d)
     users.insert_one({"_id": 0})
     wait_ids(tmp_path / "out.jsonl", [0])
@@ -177,7 +192,7 @@ def _history_lost_setup(tmp_path, plugin_dir, daemon, peer, policy):
 
 def test_history_lost_fail_exits_1(tmp_path, plugin_dir, daemon, mongo_peer):
     m = _history_lost_setup(tmp_path, plugin_dir, daemon, mongo_peer, "fail")
-    d = daemon(m, args=())
+    d = daemon(m, env=ENV)
     assert d.wait(60) == 1, d.stderr()[-3000:]
     err = d.stderr()
     assert re.search(r"history lost \(server error 286", err), err[-3000:]
@@ -187,7 +202,7 @@ def test_history_lost_fail_exits_1(tmp_path, plugin_dir, daemon, mongo_peer):
 
 def test_history_lost_restart_continues_and_counts(tmp_path, plugin_dir, daemon, mongo_peer):
     m = _history_lost_setup(tmp_path, plugin_dir, daemon, mongo_peer, "restart")
-    d = daemon(m)
+    d = daemon(m, env=ENV)
     poll(lambda: metric(d, "changecast_source_history_lost_total") == 1, 30,
          "history_lost_total 1")
     connected(d)
@@ -207,7 +222,8 @@ def test_history_lost_mid_stream(tmp_path, plugin_dir, daemon, policy):
     peer.start()
     try:
         users = peer.client().test.users
-        d = daemon(manifest(tmp_path, plugin_dir, peer.uri, {"on_history_lost": policy}))
+        m = manifest(tmp_path, plugin_dir, peer.uri, {"on_history_lost": policy})
+        d = daemon(m, env=ENV)
         connected(d)
         users.insert_one({"_id": -1})
         wait_ids(tmp_path / "out.jsonl", [-1])
@@ -228,11 +244,45 @@ def test_history_lost_mid_stream(tmp_path, plugin_dir, daemon, policy):
         peer.stop()
 
 
+def _stale_mongoc_shm_file():
+    """preexec_fn: leaves /dev/shm/mongoc-<pid> for the pid the command is
+    about to run as, as a SIGKILLed earlier process with that pid would
+    (libmongoc names its shared-memory counters by pid and never removes
+    them when killed)."""
+    fd = os.open("/dev/shm/mongoc-%d" % os.getpid(), os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "libmongoc's constructor (run when the mongo plugin is loaded, before the "
+    "plugin can install its log handler) writes 'WARNING: mongoc: Falling back to "
+    "malloc for counters.' straight to stderr when /dev/shm/mongoc-<pid> exists; "
+    "SPEC: every stderr line is a log record. Fix: setenv MONGOC_DISABLE_SHM=1 "
+    "before the plugin is dlopen()ed (core), or build libmongoc without SHM counters"))
+def test_stderr_holds_only_log_records_despite_a_stale_mongoc_shm_file(tmp_path, plugin_dir,
+                                                                      changecast_bin):
+    m = manifest(tmp_path, plugin_dir, "mongodb://127.0.0.1:1/?replicaSet=rs0")
+    env = {k: v for k, v in os.environ.items() if k != "MONGOC_DISABLE_SHM"}
+    proc = subprocess.Popen([changecast_bin, "check", "-c", str(m)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_stale_mongoc_shm_file)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        try:
+            os.unlink("/dev/shm/mongoc-%d" % proc.pid)
+        except FileNotFoundError:
+            pass
+    assert proc.returncode == 0, err
+    assert "OK" in out
+    assert [x for x in err.splitlines() if not re.match(r"ts=\S+ level=\w+ ", x)] == []
+
+
 def test_unreachable_server_then_it_appears(tmp_path, plugin_dir, daemon):
     port = free_port()
     uri = ("mongodb://127.0.0.1:%d/?replicaSet=rs0&serverSelectionTimeoutMS=300"
            "&connectTimeoutMS=300" % port)
-    d = daemon(manifest(tmp_path, plugin_dir, uri))
+    d = daemon(manifest(tmp_path, plugin_dir, uri), env=ENV)
     # Serving, not connected, retrying.
     status, body = poll(lambda: (lambda h: h if h[1]["sources"].get("app") else None)(
         healthz(d)), 30, "a /healthz answer")

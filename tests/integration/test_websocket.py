@@ -14,7 +14,7 @@ import time
 import websockets
 
 from cchelpers import poll, timeout
-from wshelpers import (HandshakeRefused, NodeClient, SSEReader, Watcher, change, seq,
+from wshelpers import (HandshakeRefused, NodeClient, SSEReader, Watcher, change, metric, seq,
                        start_ws, token)
 
 
@@ -40,21 +40,19 @@ def emit_paced(setup, ks, gap=0.002):
 
 def test_per_recipient_delivery_broadcasts_and_envelopes(tmp_path, plugin_dir, daemon):
     """Two raw sockets and a python-websockets client on /ws/user_1 each get
-    every user_1 event; /ws/user_2 (raw and Node ws) only user_2's; /ws only
-    broadcasts; everyone gets the broadcasts; each message is exactly the
-    file sink's envelope for the same event."""
+    every user_1 event; /ws/user_2 only user_2's; /ws only broadcasts;
+    everyone gets the broadcasts; each message is exactly the file sink's
+    envelope for the same event."""
     s = start_ws(tmp_path, plugin_dir, daemon, file_sink=True)
     url = "ws://127.0.0.1:%d" % s.port
     u1a, u1b = s.connect("/ws/user_1"), s.connect("/ws/user_1")
     u2, bc = s.connect("/ws/user_2"), s.connect("/ws")
-    node = NodeClient(url + "/ws/user_2", 3)
-    assert node.next().get("open"), "node client did not connect"
     events = [change(0, owner="user_1"), change(1, owner="user_2"), change(2),
               change(3, owner="user_1", op="update"), change(4)]
 
     async def python_client():
         async with websockets.connect(url + "/ws/user_1") as ws:
-            s.wait_connections(6)
+            s.wait_connections(5)
             s.emit(*events)
             return [json.loads(await asyncio.wait_for(ws.recv(), timeout(10)))
                     for _ in range(4)]
@@ -67,16 +65,30 @@ def test_per_recipient_delivery_broadcasts_and_envelopes(tmp_path, plugin_dir, d
         for e in got:
             assert e["recipient"] == (who if seq(e) in (0, 1, 3) else None)
     assert [seq(e) for e in got_py] == want["user_1"]
-    node_got = [node.next()["message"] for _ in range(3)]
-    assert [seq(e) for e in node_got] == want["user_2"]
-    assert node.wait() == 0
-
     poll(lambda: len(s.envelopes_by_id()) == 5, 20, "5 lines from the file sink")
     by_id = s.envelopes_by_id()
-    for e in got_py + node_got:
+    for e in got_py:
         assert e == by_id[e["id"]]
     assert by_id[token(3)]["operation"] == "update"
     s.stop()                  # with four sockets still open
+
+
+def test_node_ws_client(tmp_path, plugin_dir, daemon):
+    """The Node `ws` package on /ws/user_2 gets user_2's events and the
+    broadcasts, envelopes as the file sink writes them, then closes 1000."""
+    s = start_ws(tmp_path, plugin_dir, daemon, file_sink=True)
+    node = NodeClient("ws://127.0.0.1:%d/ws/user_2" % s.port, 2)
+    assert node.next().get("open"), "node client did not connect"
+    s.wait_connections(1)
+    s.emit(change(0, owner="user_1"), change(1, owner="user_2", op="update"), change(2))
+    got = [node.next()["message"] for _ in range(2)]
+    assert [seq(e) for e in got] == [1, 2]
+    assert node.wait() == 0
+    s.wait_connections(0)
+    poll(lambda: len(s.envelopes_by_id()) == 3, 20, "3 lines from the file sink")
+    by_id = s.envelopes_by_id()
+    assert got == [by_id[e["id"]] for e in got]
+    s.stop()
 
 
 def test_event_with_several_recipients_reaches_each_once(tmp_path, plugin_dir, daemon):
@@ -92,6 +104,15 @@ def test_event_with_several_recipients_reaches_each_once(tmp_path, plugin_dir, d
             [(0, who, token(0) + ":" + who), (1, None, token(1))]
     assert [seq(e) for e in bc.recv_until(lambda e: seq(e) == 1)] == [1]
     s.stop()
+
+
+def test_clients_get_1001_when_the_daemon_stops(tmp_path, plugin_dir, daemon):
+    s = start_ws(tmp_path, plugin_dir, daemon)
+    a, b = s.connect("/ws"), s.connect("/ws/user_1")
+    s.wait_connections(2)
+    s.stop()
+    assert a.expect_close() == 1001
+    assert b.expect_close() == 1001
 
 
 def test_connections_metric_counts_open_sockets(tmp_path, plugin_dir, daemon):
@@ -226,6 +247,8 @@ def test_slow_consumer_is_closed_with_1013_while_others_keep_up(tmp_path, plugin
     assert fast.seqs() == list(range(n))
     assert slow.expect_close(seconds=30) == 1013
     s.wait_connections(1)
+    assert metric(s.d, "changecast_websocket_slow_closes_total", sink="live") == 1
+    assert metric(s.d, "changecast_sink_events_total", sink="live", result="dropped") >= 1
     s.emit(change(n))
     fast.wait_seq(n)
     s.stop()
@@ -261,6 +284,8 @@ def test_slow_consumer_conflate_keeps_the_newest_per_document(tmp_path, plugin_d
         assert mine[-1] == n - docs + d
     s.emit(change(n))
     assert seq(slow.recv_until(lambda e: seq(e) == n)[-1]) == n
+    assert metric(s.d, "changecast_websocket_conflated_total", sink="live") >= n - len(seqs)
+    assert metric(s.d, "changecast_websocket_slow_closes_total", sink="live") == 0
     s.stop()
     fast.stop()
 
@@ -289,8 +314,12 @@ def test_max_connections_answers_503(tmp_path, plugin_dir, daemon):
 
 def test_healthz_and_viewer_page(tmp_path, plugin_dir, daemon):
     s = start_ws(tmp_path, plugin_dir, daemon)
-    status, _, _ = s.http("/healthz")
+    c = s.connect("/ws")
+    s.wait_connections(1)
+    status, _, body = s.http("/healthz")
     assert status == 200
+    assert json.loads(body) == {"status": "ok", "connections": 1}
+    c.shutdown()
     status, headers, body = s.http("/")
     assert status == 200
     assert headers.get("content-type", "").startswith("text/html"), headers
@@ -308,29 +337,25 @@ def make_cert(tmp_path):
 
 def test_tls_wss_and_https_sse(tmp_path, plugin_dir, daemon):
     """tls: wss:// verified against the test's self-signed certificate
-    (python-websockets and Node ws), SSE over https with curl."""
+    (python-websockets), SSE over https with curl, a raw TLS client."""
     cert, key = make_cert(tmp_path)
     s = start_ws(tmp_path, plugin_dir, daemon, tls=True,
                  config={"tls": {"cert": str(cert), "key": str(key)}})
     url = "wss://127.0.0.1:%d" % s.port
     ctx = ssl.create_default_context(cafile=str(cert))
     raw = s.connect("/ws/user_1")
-    node = NodeClient(url + "/ws", 1, insecure=True)
-    assert node.next().get("open")
     sse = SSEReader("https://127.0.0.1:%d/sse/user_1" % s.port, cacert=str(cert))
     try:
         assert sse.wait_head() == 200
 
         async def python_client():
             async with websockets.connect(url + "/ws/user_1", ssl=ctx) as ws:
-                s.wait_connections(4)
+                s.wait_connections(3)
                 s.emit(change(0, owner="user_1"), change(1, owner="user_2"), change(2))
                 return [json.loads(await asyncio.wait_for(ws.recv(), timeout(10)))
                         for _ in range(2)]
         assert [seq(e) for e in asyncio.run(python_client())] == [0, 2]
         assert [seq(e) for e in raw.recv_until(lambda e: seq(e) == 2)] == [0, 2]
-        assert seq(node.next()["message"]) == 2
-        assert node.wait() == 0
         assert [seq(json.loads(sse.next()["data"])) for _ in range(2)] == [0, 2]
     finally:
         sse.stop()
@@ -345,6 +370,19 @@ def test_tls_wss_and_https_sse(tmp_path, plugin_dir, daemon):
     s.emit(change(3, owner="user_1"))
     assert seq(raw.recv_json()) == 3
     s.stop()                  # with a TLS socket open
+
+
+def test_node_ws_client_over_wss(tmp_path, plugin_dir, daemon):
+    cert, key = make_cert(tmp_path)
+    s = start_ws(tmp_path, plugin_dir, daemon, tls=True,
+                 config={"tls": {"cert": str(cert), "key": str(key)}})
+    node = NodeClient("wss://127.0.0.1:%d/ws" % s.port, 1, insecure=True)
+    assert node.next().get("open")
+    s.wait_connections(1)
+    s.emit(change(0, owner="user_1"), change(1))
+    assert seq(node.next()["message"]) == 1
+    assert node.wait() == 0
+    s.stop()
 
 
 def test_allowed_origins(tmp_path, plugin_dir, daemon):

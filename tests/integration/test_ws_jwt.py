@@ -44,14 +44,26 @@ def test_valid_token_by_query_bearer_and_subprotocol(ws):
     t2 = good()
     pair = ws.connect("/ws/user_1", protocols=["changecast", t2])
     assert pair.headers.get("sec-websocket-protocol") == t2, pair.headers
-    node = NodeClient("ws://127.0.0.1:%d/ws/user_1" % ws.port, 2, protocols=[good()])
-    assert node.next().get("open")
-    ws.wait_connections(5)
+    ws.wait_connections(4)
     ws.emit(change(0, owner="user_2"), change(1, owner="user_1"), change(2))
     for c in (by_query, by_bearer, by_proto, pair):
         assert [seq(e) for e in c.recv_until(lambda e: seq(e) == 2)] == [1, 2]
+
+
+def test_node_ws_client_with_the_token_as_subprotocol(ws):
+    """As a browser does it: new WebSocket(url, [token]); the `ws` package
+    checks that the server echoes the protocol."""
+    t = good()
+    node = NodeClient("ws://127.0.0.1:%d/ws/user_1" % ws.port, 2, protocols=[t])
+    assert node.next() == {"open": True, "protocol": t}
+    ws.wait_connections(1)
+    ws.emit(change(0, owner="user_2"), change(1, owner="user_1"), change(2))
     assert [seq(node.next()["message"]) for _ in range(2)] == [1, 2]
     assert node.wait() == 0
+    refused = NodeClient("ws://127.0.0.1:%d/ws/user_1" % ws.port, 1,
+                         protocols=[good(sub="user_2")])
+    assert refused.next() == {"refused": 403}
+    refused.stop()
 
 
 def tamper(tok):

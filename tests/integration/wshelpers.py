@@ -55,13 +55,6 @@ def require_plugin(plugin_dir):
         pytest.skip("websocket plugin not built (%s/%s.so missing)" % (plugin_dir, PLUGIN))
 
 
-def free_port():
-    """A loopback port that was free a moment ago (the sink refuses port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------- tokens
 
 JWT_SECRET = "s3cret-for-tests-only"
@@ -204,14 +197,13 @@ class WsSetup:
 
 def start_ws(tmp_path, plugin_dir, daemon, config=None, file_sink=False, sink=None,
              source=None, env=None, tls=False, extra_sinks=()):
-    """Starts a daemon with the websocket sink on a free loopback port;
-    returns a WsSetup once the sink listens and the feed is open."""
+    """Starts a daemon with the websocket sink on a kernel-chosen loopback
+    port; returns a WsSetup once the sink listens and the feed is open."""
     require_plugin(plugin_dir)
-    port = free_port()
     feed = Feed(tmp_path / "feed.fifo")
     src = {"path": "feed.fifo", "on_eof": "stay", "recipient": "fullDocument.owner"}
     src.update(source or {})
-    cfg = {"listen": "127.0.0.1:%d" % port, "path": "/ws/{recipient}",
+    cfg = {"listen": "127.0.0.1:0", "path": "/ws/{recipient}",
            "sse_path": "/sse/{recipient}"}
     cfg.update(config or {})
     snk = {"name": "live", "plugin": PLUGIN, "config": cfg}
@@ -224,9 +216,10 @@ def start_ws(tmp_path, plugin_dir, daemon, config=None, file_sink=False, sink=No
                        [{"name": "feed", "plugin": "jsonl", "config": src}], sinks)
     d = daemon(m, tmp_path, env=env)
     d.admin_port()
-    # The sink logs "listening on ..." once bound (before the core's
-    # "running", which admin_port waited for).
-    d.wait_log(r"plugin=websocket name=live msg=\"listening on ")
+    # Port 0: the kernel picks (no race with the other suites on this
+    # machine); the sink logs the port once bound.
+    port = int(d.wait_log(r'plugin=websocket name=live msg="listening on \S+ \(port (\d+)')
+               .group(1))
     setup = WsSetup(d, port, feed, tmp_path, tls=tls)
     feed.open()
     return setup

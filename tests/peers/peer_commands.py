@@ -393,6 +393,8 @@ class Commands:
 
     # --- reads ----------------------------------------------------------------
     def docs_of(self, db, name):
+        if db == "local" and name == "oplog.rs":
+            return self.store.oplog()
         c = self.store.coll(db, name)
         return list(c.docs.values()) if c is not None else []
 

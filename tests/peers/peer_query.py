@@ -811,6 +811,10 @@ def copy_doc(v):
 
 def sort_docs(docs, spec):
     for field, direction in reversed(list(spec.items())):
+        if field == "$natural":     # storage order
+            if direction == -1:
+                docs.reverse()
+            continue
         desc = direction == -1 or direction == Int64(-1)
         docs.sort(key=lambda d, f=field, r=desc: SortKey(get_path(d, f), r))
     return docs

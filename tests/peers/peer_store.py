@@ -229,6 +229,23 @@ class Store:
                 return e.seq
         return self.last_seq + 1
 
+    def oplog(self):
+        """local.oplog.rs as mongod shows it: one entry per kept event (a
+        no-op at the current time when none is kept), oldest first."""
+        ops = {"insert": "i", "update": "u", "replace": "u", "delete": "d"}
+        out = []
+        for e in self.log:
+            op = ops.get(e.op, "c")
+            ent = {"op": op, "ns": "%s.%s" % (e.db, e.coll) if e.coll else e.db + ".$cmd",
+                   "o": {"_id": e.key} if e.key is not None else {e.op: e.coll or 1},
+                   "ts": e.ts, "t": Int64(1), "v": Int64(2), "wall": e.wall}
+            out.append(ent)
+        if not out:
+            out.append({"op": "n", "ns": "", "o": {"msg": "mongo_peer: no history kept"},
+                        "ts": self.last_ts, "t": Int64(1), "v": Int64(2),
+                        "wall": datetime.datetime.utcnow().replace(microsecond=0)})
+        return out
+
     # --- fast load for benchmarks -----------------------------------------------
     def load(self, db, coll, count, size):
         """Appends `count` inserts of {_id: n, pad: 'x' * size} in one go, each

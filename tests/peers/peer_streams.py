@@ -165,8 +165,15 @@ class ChangeStream:
         return RawBSONDocument(bson.encode(ev))
 
     def _invalidate(self, e):
+        """The invalidate event after e, through the user's stages like any
+        event (mongod's CheckInvalidate stage comes before them: a $match may
+        drop it, and the cursor closes all the same); None when dropped."""
         ev = {"_id": e.token(KIND_INVALIDATE), "operationType": "invalidate",
               "clusterTime": e.ts, "wallTime": e.wall}
+        for st in self.stages:
+            ev = _stage(st, ev)
+            if ev is None:
+                return None
         return RawBSONDocument(bson.encode(ev))
 
     # --- a batch ----------------------------------------------------------------
@@ -199,8 +206,9 @@ class ChangeStream:
                 if invalidates:
                     last = None
                     inv = self._invalidate(e)
-                    out.append(inv)
-                    self.pbrt = inv["_id"]
+                    if inv is not None:
+                        out.append(inv)
+                    self.pbrt = e.token(KIND_INVALIDATE)
                     self.closed = True
                     break
         except PeerError:

@@ -27,6 +27,7 @@
 #include <openssl/hmac.h>
 
 #include "mock_host.h"
+#include "plugins/websocket/ws_sink.h"
 
 #define KEY_HEADERS                                                                   \
     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"      \
@@ -49,24 +50,16 @@ typedef struct client {
     char request[2048];
     int want_frames;
     char head[4096];
+    uint8_t after[256];       /* sent right after the 101 arrives */
+    size_t after_len;
     char frames[8][512];
+    uint8_t opcodes[8];
+    size_t lens[8];
     int n_frames;
     atomic_int upgraded;      /* the 101 head has arrived */
     atomic_int done;
     pthread_t thread;
 } client_t;
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &l), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
 
 static size_t read_full(int fd, uint8_t *buf, size_t n)
 {
@@ -98,6 +91,7 @@ static void *client_main(void *arg)
         c->head[n] = '\0';
         if (strncmp(c->head, "HTTP/1.1 101", 12) == 0) {
             atomic_store(&c->upgraded, 1);
+            if (c->after_len) send(fd, c->after, c->after_len, MSG_NOSIGNAL);
             while (c->n_frames < c->want_frames) {
                 uint8_t h[4];
                 if (read_full(fd, h, 2) != 2) break;
@@ -109,7 +103,10 @@ static void *client_main(void *arg)
                 char *f = c->frames[c->n_frames];
                 if (len >= sizeof c->frames[0] || read_full(fd, (uint8_t *)f, len) != len) break;
                 f[len] = '\0';
-                if ((h[0] & 0x0F) == 0x1) c->n_frames++;
+                c->opcodes[c->n_frames] = h[0] & 0x0F;
+                c->lens[c->n_frames] = len;
+                c->n_frames++;
+                if ((h[0] & 0x0F) == 0x8) break;   /* a close ends the stream */
             }
         } else if (!strstr(c->head, "text/event-stream")) {
             /* a whole answer: read its body too, to the close (an SSE
@@ -191,8 +188,8 @@ static int init_with(fixture_t *f, const char *extra)
 {
     const cc_plugin_t *p = cc_plugin_entry();
     char config[1024];
-    f->port = free_port();
-    snprintf(config, sizeof config, "{\"listen\":\"127.0.0.1:%d\"%s%s}", f->port, extra[0] ? "," : "", extra);
+    /* port 0: the kernel picks a free one, read back after start */
+    snprintf(config, sizeof config, "{\"listen\":\"127.0.0.1:0\"%s%s}", extra[0] ? "," : "", extra);
     f->inst = mock_instance_new(p, config, NULL);
     assert_non_null(f->inst);
     mock_set_event_base(f->inst, f->base);
@@ -209,6 +206,13 @@ static void start_with(fixture_t *f, const char *extra)
     }
     assert_int_equal(cc_plugin_entry()->start(f->state), 0);
     f->started = true;
+    struct evconnlistener *l = ((ws_sink_t *)f->state)->listener;
+    assert_non_null(l);
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&a, &al), 0);
+    f->port = ntohs(a.sin_port);
+    assert_int_not_equal(f->port, 0);
 }
 
 static void deliver_one(fixture_t *f, const char *json)
@@ -405,6 +409,72 @@ static void the_upgrade_applies_the_token_table(void **vs)
     assert_non_null(strstr(cs[3].head, "WWW-Authenticate: Bearer"));
 }
 
+/* A masked client frame (mask 0x01020304) appended to c->after. */
+static void after_frame(client_t *c, uint8_t b0, bool masked, const void *payload, size_t n, size_t announce)
+{
+    static const uint8_t mask[4] = {1, 2, 3, 4};
+    uint8_t *o = c->after + c->after_len;
+    size_t h = 0;
+    o[h++] = b0;
+    if (announce < 126) {
+        o[h++] = (uint8_t)((masked ? 0x80 : 0) | announce);
+    } else {
+        o[h++] = (uint8_t)((masked ? 0x80 : 0) | 127);
+        for (int k = 7; k >= 0; k--) o[h++] = (uint8_t)((uint64_t)announce >> (8 * k));
+    }
+    if (masked) {
+        memcpy(o + h, mask, 4);
+        h += 4;
+    }
+    const uint8_t *p = payload;
+    for (size_t k = 0; k < n; k++) o[h + k] = masked ? (uint8_t)(p[k] ^ mask[k & 3]) : p[k];
+    c->after_len += h + n;
+}
+
+static uint16_t close_code(const client_t *c, int i)
+{
+    if (c->opcodes[i] != 0x8 || c->lens[i] < 2) return 0;
+    return (uint16_t)((uint8_t)c->frames[i][0] << 8 | (uint8_t)c->frames[i][1]);
+}
+
+/* Client frames through the real read path: ping answered, close echoed,
+ * each violation closed with its code (the parser's table, end to end). */
+static void client_frames_get_pongs_echoes_and_close_codes(void **vs)
+{
+    fixture_t *f = *vs;
+    start_with(f, "\"max_message_bytes\":1000");
+    enum { N = 6 };
+    client_t *cs = calloc(N, sizeof *cs);
+    assert_non_null(cs);
+    for (int k = 0; k < N; k++) {
+        cs[k].want_frames = 2;
+        cs[k].port = f->port;
+        snprintf(cs[k].request, sizeof cs[k].request, "GET /ws/u%d HTTP/1.1\r\nHost: h\r\n" KEY_HEADERS "\r\n", k);
+    }
+    after_frame(&cs[0], 0x89, true, "hi", 2, 2);                  /* ping */
+    after_frame(&cs[0], 0x88, true, "\x03\xe8" "bye", 5, 5);       /* then close 1000 */
+    after_frame(&cs[1], 0x81, false, "hi", 2, 2);                 /* unmasked */
+    after_frame(&cs[2], 0x81, true, "\xc0\x80", 2, 2);             /* overlong NUL */
+    after_frame(&cs[3], 0x82, true, "", 0, 70000);                /* over max_message_bytes */
+    after_frame(&cs[4], 0x83, true, "x", 1, 1);                   /* reserved opcode */
+    after_frame(&cs[5], 0x89, false, "", 0, 0);                   /* unmasked ping */
+    for (int k = 0; k < N; k++) assert_int_equal(pthread_create(&cs[k].thread, NULL, client_main, &cs[k]), 0);
+    run_until(f, cs, N, false);
+    for (int k = 0; k < N; k++) client_join(&cs[k]);
+    assert_int_equal(cs[0].n_frames, 2);
+    assert_int_equal(cs[0].opcodes[0], 0xA);
+    assert_int_equal(cs[0].lens[0], 2);
+    assert_memory_equal(cs[0].frames[0], "hi", 2);
+    assert_int_equal(close_code(&cs[0], 1), 1000);
+    static const uint16_t want[N] = {1000, 1002, 1007, 1009, 1002, 1002};
+    for (int k = 1; k < N; k++) {
+        if (cs[k].n_frames != 1 || close_code(&cs[k], 0) != want[k])
+            fail_msg("client %d: %d frames, close code %u, want %u", k, cs[k].n_frames,
+                     cs[k].n_frames ? close_code(&cs[k], 0) : 0, want[k]);
+    }
+    free(cs);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -414,6 +484,7 @@ int main(void)
         T(routes_answer_with_the_right_status),
         T(events_reach_their_recipient_and_broadcasts_reach_all),
         T(the_upgrade_applies_the_token_table),
+        T(client_frames_get_pongs_echoes_and_close_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
