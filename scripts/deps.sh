@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages changecast needs to build and test, when
-# any is missing. Usage: scripts/deps.sh [build|test|bench]   (default: test)
+# any is missing. Usage: scripts/deps.sh [build|demo|test|bench]   (default: test)
+# demo adds, to the build list, what scripts/demo.sh runs beside the daemon
+# (the Python MongoDB peer and activity generator, curl).
 # bench adds, to the test list, what the benchmarks alone use (nginx as the
 # webhook receiver of bench_http.py, wrk as its yardstick).
 set -euo pipefail
@@ -9,19 +11,23 @@ build_pkgs=(gcc pkg-config meson ninja-build
     libhiredis-dev libcurl4-openssl-dev libjwt-dev libssl-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest python3-pymongo
     python3-websockets python3-redis chromium)
+demo_pkgs=(python3 python3-pymongo curl)
 bench_pkgs=(nginx wrk)
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
     build) ;;
+    demo) want+=("${demo_pkgs[@]}") ;;
     test) want+=("${test_pkgs[@]}") ;;
     bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "usage: scripts/deps.sh [build|test|bench]" >&2; exit 2 ;;
+    *) echo "usage: scripts/deps.sh [build|demo|test|bench]" >&2; exit 2 ;;
 esac
 
 missing=()
 # Node.js and npm run the Node clients (tests/node); machines of this kind
 # carry a newer Node than Debian's, so Debian's is installed only when none is.
-if [ "${1:-test}" != build ] && ! command -v npm >/dev/null; then want+=(nodejs npm); fi
+case "${1:-test}" in
+    test | bench) command -v npm >/dev/null || want+=(nodejs npm) ;;
+esac
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

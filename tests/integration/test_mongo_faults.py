@@ -28,9 +28,10 @@ from cchelpers import poll, write_manifest
 from mongopeer import MongoPeer, free_port, mongo_peer  # noqa: F401  (fixture)
 
 
-# The daemons here get SIGKILLed; libmongoc would leave a /dev/shm/mongoc-<pid>
-# behind each time, which makes a later process with that pid print a raw
-# warning (see the xfail test below). Keep /dev/shm clean for the others.
+# The daemons here get SIGKILLed; with libmongoc's shared-memory counters on,
+# each would leave a /dev/shm/mongoc-<pid> behind, which makes a later
+# process with that pid print a raw warning (see the stale-file test below).
+# changecast turns them off itself; this keeps /dev/shm clean even so.
 ENV = {"MONGOC_DISABLE_SHM": "1"}
 
 
@@ -253,12 +254,6 @@ def _stale_mongoc_shm_file():
     os.close(fd)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "libmongoc's constructor (run when the mongo plugin is loaded, before the "
-    "plugin can install its log handler) writes 'WARNING: mongoc: Falling back to "
-    "malloc for counters.' straight to stderr when /dev/shm/mongoc-<pid> exists; "
-    "SPEC: every stderr line is a log record. Fix: setenv MONGOC_DISABLE_SHM=1 "
-    "before the plugin is dlopen()ed (core), or build libmongoc without SHM counters"))
 def test_stderr_holds_only_log_records_despite_a_stale_mongoc_shm_file(tmp_path, plugin_dir,
                                                                       changecast_bin):
     m = manifest(tmp_path, plugin_dir, "mongodb://127.0.0.1:1/?replicaSet=rs0")
