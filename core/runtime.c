@@ -452,6 +452,11 @@ static int health_cb(void *arg, cc_buf_t *body)
     cc_buf_lit(&parts, "},\"sinks\":{");
     for (size_t i = 0; i < rt->n_sinks; i++) {
         int st = atomic_load(&rt->sinks[i].status);
+        /* A sink that cannot reach its destination at all (DOWN) makes the
+         * node unhealthy too: a load balancer should prefer another node.
+         * RETRYING (errors answered, events retried) does not. */
+        if (st == CC_SINK_DOWN)
+            healthy = 0;
         if (i)
             cc_buf_putc(&parts, ',');
         cc_buf_json_string(&parts, rt->sinks[i].entry->name, strlen(rt->sinks[i].entry->name));
