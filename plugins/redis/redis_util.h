@@ -1,0 +1,25 @@
+/* plugins/redis/redis_util.h — small pure helpers shared by the redis sink
+ * and source: channel names, backoff. Any thread. */
+#ifndef CC_REDIS_UTIL_H
+#define CC_REDIS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REDIS_PLUGIN_VERSION "1.0.0"
+#define REDIS_DEFAULT_PREFIX "mongo_change:"
+
+/* Writes "{prefix}{recipient}" or "{prefix}broadcast" (recipient NULL) into
+ * *buf (grown with realloc; owned by the caller) and returns its length, or
+ * 0 on out of memory. */
+size_t redis_channel(char **buf, size_t *cap, const char *prefix, size_t prefix_len,
+                     const char *recipient);
+
+/* Delay before attempt `attempt` (1 = first retry): base * 2^(attempt-1),
+ * capped at max, then jittered into [d/2, d] with `rnd`. */
+uint64_t redis_backoff_ms(unsigned attempt, uint64_t base, uint64_t max, uint32_t rnd);
+
+/* xorshift32 step: jitter needs spread, not secrecy. *state must be non-zero. */
+uint32_t redis_rand(uint32_t *state);
+
+#endif
