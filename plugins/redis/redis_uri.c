@@ -134,9 +134,9 @@ int redis_uri_parse(const char *text, redis_uri_t *u, char *err, size_t errlen)
     if (strncasecmp(text, "redis://", 8) != 0)
         FAIL("expected redis://[user:password@]host[:port][/db] or unix:///path");
     const char *p = text + 8;
-    const char *end = p + strcspn(p, "/?#");
-    if (*end == '?' || *end == '#')
+    if (strpbrk(p, "?#"))
         FAIL("query strings and fragments are not supported");
+    const char *end = p + strcspn(p, "/");
     const char *at = NULL;
     for (const char *c = p; c < end; c++)
         if (*c == '@')
