@@ -1,6 +1,7 @@
 /* plugins/redis/redis_util.c — channel names and backoff (see redis_util.h). */
 #include "redis_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,4 +42,48 @@ uint32_t redis_rand(uint32_t *state)
     x ^= x << 5;
     *state = x;
     return x;
+}
+
+static int parse_u64(const char *s, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s == end || end - s > 20)
+        return -1;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int redis_sid_parse(const char *s, redis_sid_t *out)
+{
+    if (!s)
+        return -1;
+    const char *dash = strchr(s, '-');
+    if (!dash)
+        return -1;
+    return parse_u64(s, dash, &out->ms) == 0 &&
+                   parse_u64(dash + 1, dash + 1 + strlen(dash + 1), &out->seq) == 0
+               ? 0
+               : -1;
+}
+
+int redis_sid_cmp(redis_sid_t a, redis_sid_t b)
+{
+    if (a.ms != b.ms)
+        return a.ms < b.ms ? -1 : 1;
+    if (a.seq != b.seq)
+        return a.seq < b.seq ? -1 : 1;
+    return 0;
+}
+
+void redis_sid_format(redis_sid_t id, char out[48])
+{
+    snprintf(out, 48, "%llu-%llu", (unsigned long long)id.ms, (unsigned long long)id.seq);
 }

@@ -22,4 +22,16 @@ uint64_t redis_backoff_ms(unsigned attempt, uint64_t base, uint64_t max, uint32_
 /* xorshift32 step: jitter needs spread, not secrecy. *state must be non-zero. */
 uint32_t redis_rand(uint32_t *state);
 
+/* A stream entry ID "<ms>-<seq>". */
+typedef struct redis_sid {
+    uint64_t ms, seq;
+} redis_sid_t;
+
+/* Parses "<ms>-<seq>" (both decimal). 0, or -1 when it is not an ID. */
+int redis_sid_parse(const char *s, redis_sid_t *out);
+/* <0, 0, >0 as a is before, equal to, after b. */
+int redis_sid_cmp(redis_sid_t a, redis_sid_t b);
+/* Writes "<ms>-<seq>" (at most 42 bytes with the NUL). */
+void redis_sid_format(redis_sid_t id, char out[48]);
+
 #endif
