@@ -9,6 +9,7 @@ build_pkgs=(gcc pkg-config meson ninja-build
     libhiredis-dev libcurl4-openssl-dev libjwt-dev libssl-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest python3-pymongo
     python3-websockets python3-redis chromium)
+test_pkgs+=(redis-server)   # the redis plugins' tests start their own
 bench_pkgs=(nginx wrk)
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
