@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cchelpers import poll, read_envelopes, write_manifest
-from redis_helpers import Subscriber, redis_server  # noqa: F401 - fixture
+from redis_helpers import Subscriber, free_port, redis_server  # noqa: F401 - fixture
 
 N = 300
 
@@ -305,3 +305,84 @@ def test_source_reconnects_and_reports_connecting(tmp_path, plugin_dir, daemon, 
     poll(lambda: (tmp_path / "b.jsonl").exists() and
          (tmp_path / "b.jsonl").read_bytes().count(b"\n") >= 1, 30, "1 event")
     assert d.stop() == 0
+
+
+# ---------------------------------------------------------------------------
+# Two nodes: A reads changes and publishes; B fans out from Redis
+
+class WsClient:
+    """A python3-websockets client on its own thread, collecting text frames."""
+
+    def __init__(self, url):
+        import asyncio
+        import threading
+        self.url = url
+        self.messages = []
+        self.error = None
+        self.connected = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._t = threading.Thread(target=lambda: self._loop.run_until_complete(self._main()),
+                                   daemon=True)
+        self._t.start()
+        if not self.connected.wait(30) or self.error:
+            pytest.fail("WebSocket %s: %s" % (url, self.error or "no connection"))
+
+    async def _main(self):
+        import websockets
+        try:
+            async with websockets.connect(self.url, max_size=None) as ws:
+                self.connected.set()
+                async for m in ws:
+                    self.messages.append(m)
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            self.error = e
+            self.connected.set()
+
+    def join(self):
+        self._t.join(timeout=30)
+        self._loop.close()
+
+
+def test_two_nodes_publisher_to_redis_stream_to_websocket_edge(tmp_path, plugin_dir, daemon,
+                                                               gen, redis_server):
+    """A: jsonl -> redis (stream); B: redis_source (stream) -> websocket.
+    A WebSocket client of B on /ws/user_3 receives every event for user_3
+    and every broadcast, byte for byte as A built them, in order."""
+    srv = redis_server()
+    n = 2000
+    port = free_port()
+    (tmp_path / "b").mkdir()
+    b = write_manifest(tmp_path / "b" / "b.json", plugin_dir,
+                       [{"name": "edge", "plugin": "redis_source",
+                         "config": {"uri": srv.uri, "mode": "stream",
+                                    "stream": {"key": "changes", "group": "edge-b",
+                                               "block_ms": 100}}}],
+                       [{"name": "live", "plugin": "websocket", "on_full": "block",
+                         "config": {"listen": "127.0.0.1:%d" % port, "path": "/ws/{recipient}"}}])
+    db = daemon(b)
+    db.wait_log(r"listening on 127\.0\.0\.1:%d" % port)
+    db.wait_log(r"reading stream changes on")
+    client = WsClient("ws://127.0.0.1:%d/ws/user_3" % port)
+
+    gen.write_changes(str(tmp_path / "changes.jsonl"), n)
+    lines = (tmp_path / "changes.jsonl").read_text().splitlines()
+    for k in range(0, n, 10):   # every tenth a broadcast
+        doc = json.loads(lines[k])
+        for part in ("fullDocument", "fullDocumentBeforeChange"):
+            if isinstance(doc.get(part), dict):
+                doc[part].pop("owner", None)
+        lines[k] = json.dumps(doc)
+    (tmp_path / "changes.jsonl").write_text("\n".join(lines) + "\n")
+    a = write_manifest(tmp_path / "a.json", plugin_dir, [jsonl_source()],
+                       [redis_sink(srv.uri, publish=False, stream={"key": "changes"}),
+                        {"name": "f", "plugin": "file", "config": {"path": "a.jsonl"}}])
+    da = daemon(a)
+    assert da.wait(60) == 0, da.stderr()[-3000:]
+    built = (tmp_path / "a.jsonl").read_bytes().splitlines()
+    want = [x.decode() for x in built
+            if json.loads(x)["recipient"] in ("user_3", None)]
+    assert len(want) > n // 10
+    poll(lambda: len(client.messages) >= len(want), 60, "%d WebSocket messages" % len(want))
+    assert db.stop() == 0
+    client.join()
+    assert client.messages == want
