@@ -87,3 +87,45 @@ void redis_sid_format(redis_sid_t id, char out[48])
 {
     snprintf(out, 48, "%llu-%llu", (unsigned long long)id.ms, (unsigned long long)id.seq);
 }
+
+/* Appends "<c><n>\r\n" at p; returns the end. */
+static char *put_header(char *p, char c, size_t n)
+{
+    char digits[24];
+    int k = 0;
+    *p++ = c;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (k)
+        *p++ = digits[--k];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+size_t redis_format(char **buf, size_t *cap, int argc, const char *const *argv,
+                    const size_t *lens)
+{
+    size_t need = 24 + 2;
+    for (int i = 0; i < argc; i++)
+        need += 24 + 2 + lens[i] + 2;
+    if (need > *cap) {
+        size_t c = need * 2;
+        char *b = realloc(*buf, c);
+        if (!b)
+            return 0;
+        *buf = b;
+        *cap = c;
+    }
+    char *p = put_header(*buf, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        p = put_header(p, '$', lens[i]);
+        memcpy(p, argv[i], lens[i]);
+        p += lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return (size_t)(p - *buf);
+}

@@ -22,6 +22,12 @@ uint64_t redis_backoff_ms(unsigned attempt, uint64_t base, uint64_t max, uint32_
 /* xorshift32 step: jitter needs spread, not secrecy. *state must be non-zero. */
 uint32_t redis_rand(uint32_t *state);
 
+/* Writes one command in the Redis protocol (RESP: "*<argc>\r\n" then
+ * "$<len>\r\n<arg>\r\n" per argument) into *buf (grown with realloc;
+ * owned by the caller). Returns its length, or 0 on out of memory. */
+size_t redis_format(char **buf, size_t *cap, int argc, const char *const *argv,
+                    const size_t *lens);
+
 /* A stream entry ID "<ms>-<seq>". */
 typedef struct redis_sid {
     uint64_t ms, seq;

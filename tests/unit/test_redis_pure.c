@@ -113,6 +113,52 @@ static void channel_names_are_the_python_packages(void **unused)
     free(buf);
 }
 
+static void commands_are_formatted_in_resp(void **unused)
+{
+    (void)unused;
+    char *buf = NULL;
+    size_t cap = 0;
+    const char *argv[3] = {"PUBLISH", "mongo_change:u", "{\"a\":1}\r\n"};
+    size_t lens[3] = {7, 14, 9};
+    size_t n = redis_format(&buf, &cap, 3, argv, lens);
+    const char want[] = "*3\r\n$7\r\nPUBLISH\r\n$14\r\nmongo_change:u\r\n$9\r\n{\"a\":1}\r\n\r\n";
+    assert_int_equal(n, sizeof want - 1);
+    assert_memory_equal(buf, want, n);
+    /* An empty argument and a long one (the buffer grows). */
+    char *big = malloc(100000);
+    assert_non_null(big);
+    memset(big, 'x', 100000);
+    const char *argv2[2] = {"", big};
+    size_t lens2[2] = {0, 100000};
+    n = redis_format(&buf, &cap, 2, argv2, lens2);
+    assert_int_equal(n, 4 + 6 + 9 + 100000 + 2);
+    assert_memory_equal(buf, "*2\r\n$0\r\n\r\n$100000\r\nxx", 26);
+    free(big);
+    free(buf);
+}
+
+static void stream_ids_parse_compare_and_print(void **unused)
+{
+    (void)unused;
+    redis_sid_t a, b;
+    assert_int_equal(redis_sid_parse("1795314539321-0", &a), 0);
+    assert_int_equal(redis_sid_parse("1795314539321-12", &b), 0);
+    assert_true(redis_sid_cmp(a, b) < 0);
+    assert_true(redis_sid_cmp(b, a) > 0);
+    assert_int_equal(redis_sid_cmp(a, a), 0);
+    assert_int_equal(redis_sid_parse("9-1", &b), 0);
+    assert_true(redis_sid_cmp(b, a) < 0);   /* numeric, not text, order */
+    char text[48];
+    redis_sid_format(a, text);
+    assert_string_equal(text, "1795314539321-0");
+    assert_int_equal(redis_sid_parse("12", &a), -1);
+    assert_int_equal(redis_sid_parse("-1", &a), -1);
+    assert_int_equal(redis_sid_parse("1-", &a), -1);
+    assert_int_equal(redis_sid_parse("1-x", &a), -1);
+    assert_int_equal(redis_sid_parse("99999999999999999999999-0", &a), -1);
+    assert_int_equal(redis_sid_parse(NULL, &a), -1);
+}
+
 static void backoff_doubles_caps_and_jitters_within_half(void **unused)
 {
     (void)unused;
@@ -208,6 +254,8 @@ int main(void)
         cmocka_unit_test(uri_defaults_and_legacy_password),
         cmocka_unit_test(uri_errors_say_what_is_wrong),
         cmocka_unit_test(channel_names_are_the_python_packages),
+        cmocka_unit_test(commands_are_formatted_in_resp),
+        cmocka_unit_test(stream_ids_parse_compare_and_print),
         cmocka_unit_test(backoff_doubles_caps_and_jitters_within_half),
         cmocka_unit_test(queue_sends_in_order_and_acks_what_was_answered),
         cmocka_unit_test(queue_grows_and_acks_across_the_wrap),
