@@ -165,12 +165,17 @@ static void rs_ready(redis_sink_t *rs)
 {
     evtimer_del(rs->timeout_ev);
     rs->ready = 1;
-    if (rs->attempts || !rs->ever_connected)
+    if (!rs->ever_connected || (rs->attempts && rs->status != CC_SINK_RETRYING))
         rs->host->log(rs->self, CC_LOG_INFO, "connected to %s%s", rs->where,
                       rs->attempts ? "; writing the held events again" : "");
-    rs->attempts = 0;
     rs->ever_connected = 1;
-    rs_set_status(rs, CC_SINK_OK);
+    /* After an error reply, only an answered event proves the cause is gone
+     * (rs_ack_cb): until then the backoff keeps growing and the repeats
+     * stay quiet, so a command Redis always refuses cannot spin the loop. */
+    if (rs->status != CC_SINK_RETRYING) {
+        rs->attempts = 0;
+        rs_set_status(rs, CC_SINK_OK);
+    }
     rs_pump(rs);
 }
 
@@ -310,16 +315,19 @@ static void rs_connect(redis_sink_t *rs)
 /* ------------------------------------------------------------------ */
 /* Events                                                               */
 
-/* Acknowledges every event whose replies all came back, in order. */
-static void rs_flush_acks(redis_sink_t *rs)
+/* Acknowledges every event whose replies all came back, in order; returns
+ * how many. */
+static size_t rs_flush_acks(redis_sink_t *rs)
 {
     cc_event_t *const *run;
-    size_t n;
+    size_t n, total = 0;
     while ((n = redis_queue_acks(&rs->q, &run)) > 0) {
         cc_batch_t b = {.size = sizeof b, .count = n, .events = run};
         rs->host->ack_batch(rs->self, &b);
         redis_queue_pop(&rs->q, n);
+        total += n;
     }
+    return total;
 }
 
 static void rs_ack_cb(evutil_socket_t fd, short what, void *arg)
@@ -329,7 +337,10 @@ static void rs_ack_cb(evutil_socket_t fd, short what, void *arg)
     redis_sink_t *rs = arg;
     if (!rs->running)
         return;
-    rs_flush_acks(rs);
+    if (rs_flush_acks(rs) > 0 && rs->status != CC_SINK_OK) {
+        rs->attempts = 0;
+        rs_set_status(rs, CC_SINK_OK);
+    }
     rs_metric_set(rs, rs->m_in_flight, rs->in_flight);
     rs_pump(rs);
 }

@@ -135,6 +135,30 @@ def test_sink_loses_nothing_when_redis_is_killed_and_restarted(tmp_path, plugin_
     assert d.stop() == 0
 
 
+def test_sink_error_replies_are_retried_until_redis_accepts(tmp_path, plugin_dir, daemon, gen,
+                                                            redis_server):
+    """XADD refused (WRONGTYPE: the key holds a string): logged once with
+    Redis' reason, sink "retrying", events held; once the key is fixed
+    every event arrives, in order."""
+    srv = redis_server()
+    c = srv.client()
+    c.set("changes", "not a stream")
+    gen.write_changes(str(tmp_path / "changes.jsonl"), 100)
+    m = write_manifest(tmp_path / "m.json", plugin_dir, [jsonl_source()],
+                       [redis_sink(srv.uri, publish=False, stream={"key": "changes"},
+                                   backoff_ms=20, max_backoff_ms=100)])
+    d = daemon(m)
+    d.wait_log(r"level=error plugin=redis name=r msg=\"127\.0\.0\.1:\d+: Redis refused a command: "
+               r"WRONGTYPE")
+    poll(lambda: health(d)[1]["sinks"]["r"] == "retrying", 30, "sink r retrying")
+    time.sleep(0.3)
+    assert len(re.findall(r"level=error plugin=redis", d.stderr())) == 1
+    c.delete("changes")
+    assert d.wait(60) == 0, d.stderr()[-3000:]
+    seqs = [json.loads(e)["data"]["seq"] for e, _ in stream_events(c)]
+    assert list(dict.fromkeys(seqs)) == list(range(100))
+
+
 def test_sink_wrong_password_is_a_clear_error_and_unhealthy(tmp_path, plugin_dir, daemon, gen,
                                                             redis_server):
     """AUTH refused: logged with Redis' reason, sink down, /healthz 503, the
