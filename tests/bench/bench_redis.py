@@ -17,7 +17,9 @@ the yardstick. --stream adds XADD (two commands per event).
 
 For context it also times the same replay into the file sink writing to
 /dev/null: the ceiling the core (parsing, envelopes, bus) sets on any sink
-on this machine. Each figure is the best of --repeat runs (default 3), the
+on this machine; and the sink alone (build/tests/bench/bench_redis_sink:
+N pre-built envelopes of BYTES bytes handed to the plugin on the unit
+tests' mock host, timed until Redis answered all). Each figure is the best of --repeat runs (default 3), the
 runs interleaved, since a shared machine's load moves all of them.
 """
 import argparse, json, os, re, shutil, socket, subprocess, sys, tempfile, time
@@ -118,7 +120,18 @@ with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         if a.stream:
             sink["stream"] = {"key": "changes", "maxlen": 100000}
         per = 2 if a.stream else 1
+        sink_bin = os.path.join(a.build, "tests", "bench", "bench_redis_sink")
+
+        def sink_alone():
+            if not os.path.exists(sink_bin):
+                return None
+            out = subprocess.run([sink_bin, str(port), str(a.events), str(a.size)]
+                                 + (["stream"] if a.stream else []),
+                                 capture_output=True, text=True, check=True).stdout
+            return float(out.split()[0])
+
         base = rate = ceiling = 0.0
+        alone = None
         for i in range(a.repeat):
             base = max(base, yardstick())
             before = commands(port)
@@ -128,6 +141,9 @@ with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
                 sys.exit("bench_redis: only %d of %d commands reached Redis"
                          % (arrived, a.events * per))
             ceiling = max(ceiling, replay("file", {"path": "/dev/null"}))
+            r = sink_alone()
+            if r is not None:
+                alone = max(alone or 0.0, r)
         print("yardstick: redis-benchmark -P 16 -n %d -q PUBLISH chan <%d bytes>: %.0f PUBLISH/s"
               % (a.events, a.size, base))
         print("changecast: jsonl -> redis%s, %d events of ~%d bytes: %.0f events/s "
@@ -135,6 +151,9 @@ with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
               % (" (PUBLISH + XADD)" if a.stream else "", a.events, a.size, rate))
         print("context: jsonl -> file (/dev/null), same events: %.0f events/s (the core's "
               "ceiling here)" % ceiling)
+        if alone is not None:
+            print("context: the sink alone (pre-built envelopes, mock host): %.0f events/s = "
+                  "%.0f%% of the yardstick" % (alone, 100 * alone / base))
         ratio = rate / base
         print("ratio: %.0f%% of the yardstick (goal >= %.0f%%)%s; %.0f%% of the core's ceiling"
               % (100 * ratio, 100 * GOAL, "" if ratio >= GOAL else "  BELOW GOAL",
