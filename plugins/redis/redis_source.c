@@ -197,7 +197,11 @@ static redisContext *rsrc_connect(redis_source_t *rs, char *why, size_t cap)
         return NULL;
     }
     redisSetTimeout(c, tv);   /* the handshake, too, is bounded */
-    redisEnableKeepAlive(c);
+    /* TCP keepalive notices a peer that vanished while we wait on a quiet
+     * channel; a unix socket has none (and hiredis would flag the context
+     * as failed). */
+    if (!rs->uri.path)
+        redisEnableKeepAlive(c);
     redisReply *r;
     if (rs->uri.password) {
         const char *argv[3] = {"AUTH", rs->uri.user ? rs->uri.user : rs->uri.password,

@@ -30,7 +30,7 @@ def have_redis():
 
 
 class RedisServer:
-    def __init__(self, folder, password=None, appendonly=False, port=None):
+    def __init__(self, folder, password=None, appendonly=False, port=None, unixsocket=False):
         self.dir = Path(folder)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -38,6 +38,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.proc = None
         self._log = None
+        self.socket = str(self.dir / "redis.sock") if unixsocket else None
 
     @property
     def uri(self):
@@ -53,6 +54,8 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.socket:
+            args += ["--unixsocket", self.socket, "--unixsocketperm", "700"]
         self._log = open(self.dir / "redis.log", "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)

@@ -194,6 +194,29 @@ def test_sink_acl_user_and_db_from_the_uri(tmp_path, plugin_dir, daemon, gen, re
     assert srv.client().exists("changes") == 0
 
 
+def test_unix_socket_with_db_for_the_sink_and_the_source(tmp_path, plugin_dir, daemon, gen,
+                                                         redis_server):
+    """unix:///path?db=N: the sink writes the stream over the socket into db
+    3; the source reads it back over the socket."""
+    srv = redis_server(unixsocket=True)
+    uri = "unix://%s?db=3" % srv.socket
+    gen.write_changes(str(tmp_path / "changes.jsonl"), 50)
+    m = write_manifest(tmp_path / "m.json", plugin_dir, [jsonl_source()],
+                       [redis_sink(uri, publish=False, stream={"key": "changes"}),
+                        {"name": "f", "plugin": "file", "config": {"path": "a.jsonl"}}])
+    assert daemon(m).wait(60) == 0
+    import redis
+    assert redis.Redis(host="127.0.0.1", port=srv.port, db=3).xlen("changes") == 50
+    d = daemon(source_manifest(tmp_path, plugin_dir,
+                               {"uri": uri, "mode": "stream",
+                                "stream": {"key": "changes", "group": "g", "start": "0",
+                                           "block_ms": 100}}))
+    poll(lambda: (tmp_path / "b.jsonl").exists() and
+         (tmp_path / "b.jsonl").read_bytes().count(b"\n") >= 50, 30, "50 events")
+    assert d.stop() == 0
+    assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
+
+
 @pytest.mark.parametrize("uri, why", [
     ("redis://127.0.0.1:99999", "the port must be a number from 1 to 65535"),
     ("rediss://127.0.0.1:6380", "rediss:// (TLS) is not supported: Debian 12's hiredis 0.14 has "
