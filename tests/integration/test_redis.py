@@ -274,6 +274,23 @@ def test_source_pubsub_emits_each_payload_as_is(tmp_path, plugin_dir, daemon, re
     assert (tmp_path / "b.jsonl").read_bytes().splitlines() == sent
 
 
+def test_source_subscribes_to_listed_channels_only(tmp_path, plugin_dir, daemon, redis_server):
+    """channels: SUBSCRIBE to exactly those; other channels are not read."""
+    srv = redis_server()
+    d = daemon(source_manifest(tmp_path, plugin_dir,
+                               {"uri": srv.uri, "channels": ["mongo_change:broadcast", "extra"]}))
+    d.wait_log(r"subscribed on 127\.0\.0\.1:\d+ to channels of the config")
+    c = srv.client()
+    c.publish("mongo_change:user_1", envelope(1))
+    c.publish("mongo_change:broadcast", envelope(2, None))
+    c.publish("extra", envelope(3, None))
+    poll(lambda: (tmp_path / "b.jsonl").exists() and
+         (tmp_path / "b.jsonl").read_bytes().count(b"\n") >= 2, 30, "2 events")
+    assert d.stop() == 0
+    assert (tmp_path / "b.jsonl").read_bytes().splitlines() == [envelope(2, None).encode(),
+                                                                 envelope(3, None).encode()]
+
+
 def test_source_stream_reads_with_a_group_and_acks(tmp_path, plugin_dir, daemon, redis_server):
     """Stream mode: the group is created (start "0": the whole stream), every
     entry's "event" becomes an event in order, and entries are XACKed once
