@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/ejson.h"
+#include "core/envelope_read.h"
 #include "core/log.h"
 #include "core/runtime.h"
 
@@ -121,6 +122,47 @@ int cc_emit_one(cc_instance_t *self, const cc_change_t *ch)
     int rc = emit_build(self, &self->emit, ch, cc_now_ns());
     if (rc != 0)
         return rc;
+    return emit_publish(self, &self->emit);
+}
+
+int cc_emit_envelope(cc_instance_t *self, const char *json, size_t len, const char *position,
+                     const char *origin)
+{
+    if (atomic_load(&self->rt->stopping))
+        return CC_ECLOSED;
+    if (!json)
+        return CC_EINVAL;
+    char err[512];
+    cc_event_t *ev = NULL;
+    int rc = cc_envelope_read(json, len, &ev, err, sizeof err);
+    if (rc == CC_EPARSE) {
+        cc_metric_add(self->m_bad, 1);
+        cc_log(CC_LOG_WARN, self->plugin->desc.name, self->entry->name, "%s%sskipped event: %s",
+               origin ? origin : "", origin ? ": " : "", err);
+        return rc;
+    }
+    if (rc != 0)
+        return rc;
+    ev->source = self->index;
+    ev->emit_ns = cc_now_ns();
+    if (position && cc_event_set_position(ev, position) != 0) {
+        cc_event_unref(ev);
+        return CC_ENOMEM;
+    }
+    /* Through the same vector as emit, so the bus and metrics see one path;
+     * the vector is empty between calls. */
+    cc_event_vec_t *vec = &self->emit.vec;
+    if (vec->n == vec->cap) {
+        size_t cap = vec->cap ? vec->cap * 2 : 16;
+        cc_event_t **v = realloc(vec->v, cap * sizeof *v);
+        if (!v) {
+            cc_event_unref(ev);
+            return CC_ENOMEM;
+        }
+        vec->v = v;
+        vec->cap = cap;
+    }
+    vec->v[vec->n++] = ev;   /* the vector owns it until published */
     return emit_publish(self, &self->emit);
 }
 

@@ -24,6 +24,9 @@ typedef struct cc_builder cc_builder_t;
 int cc_emit_one(struct cc_instance *self, const cc_change_t *ch);
 /* host->emit_batch. The source's thread. */
 int cc_emit_batch(struct cc_instance *self, const cc_change_t *changes, size_t n, size_t *done);
+/* host->emit_envelope (see plugin.h). The source's thread. */
+int cc_emit_envelope(struct cc_instance *self, const char *json, size_t len, const char *position,
+                     const char *origin);
 /* Stops the source's builder thread, if any, and frees every buffer. Main
  * thread, after the source stopped. */
 void cc_emit_free(struct cc_instance *self);

@@ -255,4 +255,5 @@ const cc_host_t cc_host_api = {
     .metric_set = cc_metric_set,
     .emit_batch = cc_emit_batch,
     .instance_place = host_instance_place,
+    .emit_envelope = cc_emit_envelope,
 };

@@ -15,7 +15,9 @@ static size_t loader_min_size(uint32_t minor)
 {
     if (minor == 0)
         return offsetof(cc_plugin_t, destroy) + sizeof(((cc_plugin_t *)0)->destroy);
-    return offsetof(cc_plugin_t, flags) + sizeof(((cc_plugin_t *)0)->flags);
+    if (minor == 1)
+        return offsetof(cc_plugin_t, flags) + sizeof(((cc_plugin_t *)0)->flags);
+    return offsetof(cc_plugin_t, committed) + sizeof(((cc_plugin_t *)0)->committed);
 }
 
 static int valid_name(const char *s)

@@ -298,6 +298,30 @@ static void on_position(void *arg, uint32_t source, const char *position)
         cc_state_set(rt->state, rt->sources[source].entry->name, position);
 }
 
+/* The state file now holds `position` for `source`: tell the source, when
+ * it asked (ABI 1.2 `committed`) and the position is new to it. The main
+ * thread (flush_state). */
+static void on_written(void *arg, const char *source, const char *position)
+{
+    cc_runtime_t *rt = arg;
+    for (size_t i = 0; i < rt->n_sources; i++) {
+        cc_instance_t *in = &rt->sources[i];
+        if (strcmp(in->entry->name, source) != 0)
+            continue;
+        if (!in->inited || in->plugin->desc.abi_minor < 2 || !in->plugin->desc.committed)
+            return;
+        if (in->committed && strcmp(in->committed, position) == 0)
+            return;
+        char *copy = strdup(position);
+        if (!copy)
+            return;   /* told again after the next write */
+        free(in->committed);
+        in->committed = copy;
+        in->plugin->desc.committed(in->state, position);
+        return;
+    }
+}
+
 /* Registers `name{who="<instance>"[,result="<result>"]}`. */
 static cc_metric_t *instance_metric(cc_runtime_t *rt, cc_metric_kind_t kind, const char *name,
                                     const char *help, const char *who, const char *instance,
@@ -382,6 +406,7 @@ static void instance_free(cc_instance_t *in)
     if (in->inited)
         in->plugin->desc.destroy(in->state);
     cc_emit_free(in);
+    free(in->committed);
     for (size_t i = 0; i < in->n_paths; i++)
         free(in->paths[i]);
     free(in->paths);
@@ -427,8 +452,9 @@ static int health_cb(void *arg, cc_buf_t *body)
     cc_buf_lit(&parts, "},\"sinks\":{");
     for (size_t i = 0; i < rt->n_sinks; i++) {
         int st = atomic_load(&rt->sinks[i].status);
-        /* A sink that cannot reach its destination at all (not one that is
-         * retrying some events) makes the node unhealthy too. */
+        /* A sink that cannot reach its destination at all (DOWN) makes the
+         * node unhealthy too: a load balancer should prefer another node.
+         * RETRYING (errors answered, events retried) does not. */
         if (st == CC_SINK_DOWN)
             healthy = 0;
         if (i)
@@ -608,6 +634,7 @@ int cc_runtime_run(cc_runtime_t *rt)
         return 1;
     }
     rt->metrics = cc_metrics_new();
+    cc_state_on_written(rt->state, on_written, rt);
     rt->bus = cc_bus_new(m->bus_capacity, (uint32_t)m->n_sources, on_position, rt);
     rt->base = event_base_new();
     rt->sources = calloc(m->n_sources, sizeof *rt->sources);

@@ -41,6 +41,8 @@ struct cc_instance {
     struct cc_builder *builder;           /* emit_batch's second thread, or NULL */
     int builder_failed;
     cc_metric_t *m_events, *m_lag, *m_bad;
+    char *committed;                      /* last position handed to desc.committed
+                                             (main thread), owned, or NULL */
 
     /* sinks */
     int lossless;

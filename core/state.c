@@ -49,6 +49,8 @@ struct cc_state {
     /* Flat copy of the table taken by flush; only touched under flush_lock. */
     char *snap;
     size_t snap_cap;
+    cc_state_written_cb on_written;   /* or NULL */
+    void *written_arg;
 };
 
 /* Caller holds st->lock (or owns st exclusively). */
@@ -411,6 +413,12 @@ static long take_snapshot(cc_state_t *st, int *clean)
     }
 }
 
+void cc_state_on_written(cc_state_t *st, cc_state_written_cb cb, void *arg)
+{
+    st->on_written = cb;
+    st->written_arg = arg;
+}
+
 static void mark_dirty(cc_state_t *st)
 {
     pthread_mutex_lock(&st->lock);
@@ -564,6 +572,16 @@ int cc_state_flush(cc_state_t *st, char *err, size_t errlen)
     free(text);
     if (rc != 0)
         mark_dirty(st);   /* the next flush tries again */
+    else if (st->on_written) {
+        /* The snapshot is what the file now holds. */
+        const char *p = st->snap;
+        for (long i = 0; i < n; i++) {
+            const char *source = p;
+            const char *position = p + strlen(p) + 1;
+            p = position + strlen(position) + 1;
+            st->on_written(st->written_arg, source, position);
+        }
+    }
     pthread_mutex_unlock(&st->flush_lock);
     return rc;
 }

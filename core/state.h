@@ -28,6 +28,13 @@ int cc_state_set(cc_state_t *st, const char *source, const char *position);
  * Any thread (serialized internally). */
 int cc_state_flush(cc_state_t *st, char *err, size_t errlen);
 
+/* Called after each successful write, once per source in the file, with the
+ * position written (both borrowed for the call), on the flushing thread,
+ * under the flush lock: it must not flush. */
+typedef void (*cc_state_written_cb)(void *arg, const char *source, const char *position);
+/* Sets (or clears, with NULL) the written callback. Before any flush. */
+void cc_state_on_written(cc_state_t *st, cc_state_written_cb cb, void *arg);
+
 /* Test hook: when non-NULL, called between writing+fsync of the temporary
  * file and the rename; returning non-zero aborts the flush there, as a crash
  * at that moment would. */

@@ -12,6 +12,7 @@ build_pkgs=(gcc pkg-config meson ninja-build
 test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest python3-pymongo
     python3-websockets python3-redis chromium)
 demo_pkgs=(python3 python3-pymongo curl)
+test_pkgs+=(redis-server)   # the redis plugins' tests start their own
 bench_pkgs=(nginx wrk)
 want=("${build_pkgs[@]}")
 case "${1:-test}" in

@@ -35,9 +35,12 @@
  *   1.0  descriptor up to `destroy`; host up to `fatal`.
  *   1.1  descriptor gains `reopen` (SIGHUP) and `flags`; host gains `metric_*`
  *        `emit_batch` and `instance_place`; cc_change_t gains `origin`.
+ *   1.2  descriptor gains `committed` (sources learn what is durably
+ *        acknowledged); host gains `emit_envelope` (sources that receive
+ *        finished envelopes, e.g. from another changecast node).
  */
 #define CC_ABI_MAJOR 1
-#define CC_ABI_MINOR 1
+#define CC_ABI_MINOR 2
 
 typedef enum cc_plugin_kind {
     CC_PLUGIN_SOURCE = 1,
@@ -164,6 +167,17 @@ typedef struct cc_plugin {
     void (*reopen)(void *state);
     /* CC_PLUGIN_F_* bits. */
     uint32_t flags;
+
+    /* --- ABI 1.2 --- */
+
+    /* Sources, optional: `position` (borrowed for the call) is the newest
+     * position of this source that every lossless sink has acknowledged and
+     * that is now written to the state file; everything the source emitted
+     * up to it is durable, so a source may release it upstream (e.g. XACK).
+     * Called on the main thread after each state-file write that changed
+     * this source's position (and once after the first write of a run with
+     * the position restored from the last run). Must not block. */
+    void (*committed)(void *state, const char *position);
 } cc_plugin_t;
 
 /* Sink default for "on_full" is "drop" instead of "block" (live feeds). */
@@ -289,6 +303,24 @@ struct cc_host {
      * config errors read like the core's: "sinks[1].config.url: …".
      * Borrowed, valid until destroy. Any thread. */
     const char *(*instance_place)(cc_instance_t *self);
+
+    /* --- ABI 1.2 --- */
+
+    /* Sources: publishes one event whose envelope is already built (by
+     * another changecast node, say), byte for byte: `json` (len bytes, no
+     * NUL needed, borrowed for the call) must be a JSON object with string
+     * "id" and "operation", "recipient" a string or null, string
+     * "collection", "namespace" and "document_id", and a number
+     * "timestamp"; sinks' `where` filters and the event_* accessors read
+     * those keys ("namespace" is the database). `position` (copied, or
+     * NULL) is the resume position after this event, as in cc_change_t;
+     * `origin` (or NULL) names where it came from in messages. Waits while
+     * the bus is full for a lossless sink, like emit. Returns 0, CC_EPARSE
+     * (not such an object: logged once with `origin` and the reason,
+     * counted as a bad change, nothing published), CC_ENOMEM, or CC_ECLOSED
+     * (shutting down: stop reading). The source's own thread. */
+    int (*emit_envelope)(cc_instance_t *self, const char *json, size_t len,
+                         const char *position, const char *origin);
 };
 
 #define CC_HOST_HAS(host, member)                                            \
