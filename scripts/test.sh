@@ -6,7 +6,7 @@
 #   3. does the same in an AddressSanitizer + UndefinedBehaviorSanitizer build,
 #   4. builds the libFuzzer targets with clang and runs each briefly.
 # Build folders: build-test/, build-asan/, build-fuzz/. FUZZ_SECONDS (default
-# 30) sets the length of each fuzz run.
+# 20) sets the length of each fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -46,7 +46,7 @@ CC=clang setup build-fuzz -Dfuzz=true -Dbuildtype=debugoptimized \
 targets=()
 for d in tests/fuzz/corpus/*/; do targets+=("fuzz_$(basename "$d")"); done
 meson compile -C build-fuzz "${targets[@]/#/tests/fuzz/}"
-secs=${FUZZ_SECONDS:-30}
+secs=${FUZZ_SECONDS:-20}
 for target in "${targets[@]}"; do
     corpus=$(mktemp -d)
     cp -r "$root/tests/fuzz/corpus/${target#fuzz_}/." "$corpus/"
