@@ -206,8 +206,13 @@ static void sink_drain_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (n == SINK_BATCH) {
-        /* More is waiting: come back after pending I/O had its turn. */
-        event_active(s->drain_ev, EV_READ, 0);
+        /* More is waiting: come back after pending I/O had its turn. A
+         * zero timeout, not event_active: libevent runs events activated
+         * from a callback in the same pass, before polling sockets, so a
+         * long backlog would be delivered whole before a sink's sockets
+         * could write anything. */
+        static const struct timeval now = {0, 0};
+        event_add(s->linger_ev, &now);
     } else if (n > 0) {
         static const struct timeval linger = {0, SINK_LINGER_US};
         event_add(s->linger_ev, &linger);

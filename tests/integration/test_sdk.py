@@ -76,8 +76,15 @@ def test_installed_tree(staged, changecast_bin):
     r = run_cli(str(exe), "plugins", "--plugin-dir", str(plugins))
     assert r.returncode == 0, r.stderr
     assert {"jsonl", "file"} <= {ln.split()[0] for ln in r.stdout.splitlines()[1:]}
+    # The examples take their secrets and addresses from the environment.
+    env = {"CHANGECAST_PLUGIN_DIR": str(plugins), "JWT_SECRET": "s3cret",
+           "MONGO_URI": "mongodb://127.0.0.1:27017/?replicaSet=rs0",
+           "REDIS_PASSWORD": "pw", "EDGE_GROUP": "edge-1"}
+    names = {m.name for m in manifests}
+    assert {"demo.json", "demo-replay.json", "users-websocket.json",
+            "inventory-owners.json", "redis-publisher.json", "redis-edge.json"} <= names, names
     for m in manifests:
-        r = run_cli(str(exe), "check", "-c", str(m), env={"CHANGECAST_PLUGIN_DIR": str(plugins)})
+        r = run_cli(str(exe), "check", "-c", str(m), env=env)
         assert r.returncode == 0, (m.name, r.stderr)
 
 
