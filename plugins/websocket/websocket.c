@@ -118,6 +118,11 @@ static int ws_deliver(void *state, const cc_batch_t *batch)
     ws_sink_t *ws = state;
     int rc = 0;
     size_t unflushed = 0;   /* frame bytes fanned out since the last flush */
+    /* A batch of one or two events (a live feed at its usual pace): each
+     * frame goes straight to each socket as it is fanned out, so the first
+     * clients have it at once. Bigger batches (a backlog) are staged and
+     * written with one writev per socket per WS_FLUSH_BYTES. */
+    ws->direct = batch->count <= 2;
     for (size_t i = 0; i < batch->count; i++) {
         cc_event_t *ev = batch->events[i];
         ws_item_t *it = ws_item_new(ws->host, ev, ++ws->seq);
@@ -147,6 +152,7 @@ static int ws_deliver(void *state, const cc_batch_t *batch)
     }
     /* Lossy by nature: fanned out (or missed by whoever is not connected;
      * the replay window covers a reconnect), so acknowledged. */
+    ws->direct = false;
     ws->host->ack_batch(ws->self, batch);
     ws_conn_flush_dirty(ws);
     ws_sink_metrics_flush(ws);

@@ -277,11 +277,41 @@ static void ws_conn_slow_close(ws_conn_t *c, const char *why)
 /* ------------------------------------------------------------------ */
 /* Sending                                                             */
 
+/* Low-rate path (see ws_deliver): nothing queued, so hand the frame to
+ * the kernel at once, no chain, no staging; only a remainder the kernel did
+ * not take is queued (by reference). Returns true when done. */
+static bool ws_conn_send_direct(ws_conn_t *c, ws_blob_t *b)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) != 0 || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+        return false;
+    ssize_t n = send(bufferevent_getfd(c->bev), b->data, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0)
+        return false;   /* EAGAIN, or an error the bufferevent will find */
+    c->grace = 0;
+    if ((size_t)n == b->len)
+        return true;
+    b->refs++;   /* owned by the evbuffer from here, as in ws_blob_send */
+    if (evbuffer_add_reference(out, b->data + n, b->len - (size_t)n, ws_blob_cleanup_cb, b) != 0) {
+        b->refs--;
+        return false;   /* (cannot happen for a partial frame without breaking the stream) */
+    }
+    ws_conn_kick(c);
+    return true;
+}
+
 static int ws_conn_put(ws_conn_t *c, ws_item_t *it)
 {
     ws_sink_t *ws = c->sink;
     ws_blob_t *b = c->kind == WS_KIND_SSE ? ws_item_sse(ws->host, it) : it->ws;
-    if (b == NULL || ws_blob_send(b, bufferevent_get_output(c->bev)) != 0)
+    if (b == NULL)
+        return CC_ENOMEM;
+    if (ws->direct && ws->ssl_ctx == NULL && ws_conn_send_direct(c, b)) {
+        ws->n_messages++;
+        ws->n_bytes += b->len;
+        return 0;
+    }
+    if (ws_blob_send(b, bufferevent_get_output(c->bev)) != 0)
         return CC_ENOMEM;
     ws->n_messages++;
     ws->n_bytes += b->len;

@@ -23,7 +23,7 @@ void ws_blob_unref(ws_blob_t *b)
         free(b);
 }
 
-static void ws_blob_cleanup_cb(const void *data, size_t len, void *arg)
+void ws_blob_cleanup_cb(const void *data, size_t len, void *arg)
 {
     (void)data;
     (void)len;

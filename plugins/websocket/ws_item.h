@@ -32,6 +32,9 @@ typedef struct ws_blob {
 ws_blob_t *ws_blob_new(size_t len);
 void ws_blob_unref(ws_blob_t *b);
 
+/* The evbuffer cleanup callback of a blob reference: drops one count. */
+void ws_blob_cleanup_cb(const void *data, size_t len, void *arg);
+
 /* Appends the blob to `out` as a reference (no copy): takes one count, which
  * the evbuffer drops when done. Returns 0 or CC_ENOMEM. */
 int ws_blob_send(ws_blob_t *b, struct evbuffer *out);

@@ -123,6 +123,7 @@ struct ws_sink {
     char *viewer;                  /* owned: the page for GET / */
     size_t viewer_len;
     bool running;
+    bool direct;                   /* this deliver sends straight to idle sockets */
     int64_t slow_logged_ms;        /* last "closing a slow client" line */
     size_t slow_unlogged;          /* slow closes since, not logged */
 

@@ -203,7 +203,9 @@ def test_id_older_than_the_window_gets_one_gap_message(tmp_path, plugin_dir, dae
     sse = SSEReader("http://127.0.0.1:%d/sse" % s.port, headers={"Last-Event-ID": token(2)})
     try:
         assert sse.wait_head() == 200
-        assert json.loads(sse.next()["data"])["operation"] == "gap"
+        gap = sse.next()
+        assert json.loads(gap["data"])["operation"] == "gap"
+        assert "id" not in gap, "the gap notice carries no id (it is not an event)"
         s.emit(*[change(k) for k in range(20, 23)])
         rest = [seq(e) for e in c.recv_until(lambda e: seq(e) == 22)]
         assert -1 not in rest, "a second gap message"

@@ -130,6 +130,23 @@ def test_ping_gets_pong_and_valid_fragments_are_fine(ws):
     still_serving(ws)
 
 
+def test_client_data_messages_are_ignored(ws):
+    """Text and binary messages from a client (valid ones) do not close it
+    and do not disturb its feed."""
+    c = ws.connect("/ws/chatty")
+    c.send(OP_TEXT, "hello \u00e9")
+    c.send(OP_BINARY, bytes(range(256)))
+    c.send(OP_TEXT, "x" * 1000, fin=False)
+    c.send(OP_CONT, "y" * 1000)
+    k = next(_k)
+    ws.emit(change(k, owner="chatty"))
+    assert seq(c.recv_json()) == k
+    c.close()
+    assert c.expect_close() == 1000
+    c.shutdown()
+    still_serving(ws)
+
+
 def test_peer_vanishing_mid_frame(ws):
     c = ws.connect("/ws/abuser")
     c.send_raw(frame(OP_TEXT, "x" * 1000)[:300])
