@@ -131,7 +131,9 @@ def test_hangups_errors_and_stalls_lose_nothing(tmp_path, plugin_dir, daemon, mo
     envs = envelopes(out)
     ids = doc_ids(envs)
     assert ids == list(range(first)), "lost, repeated or reordered: %s" % ids
-    assert metric(d, "changecast_mongo_reconnects_total") >= 3
+    # How many faults libmongoc absorbs by its own one resume depends on
+    # timing; the error without the label (step 3) always reaches the source.
+    assert metric(d, "changecast_mongo_reconnects_total") >= 1
     # The peer's oplog is readable: the history headroom is known (not -1).
     assert metric(d, "changecast_mongo_history_headroom_seconds", None) >= 0
     assert healthz(d)[0] == 200
