@@ -25,6 +25,7 @@ ap.add_argument("--size", type=int, default=100)
 ap.add_argument("--build", default=os.path.join(root, "build"))
 ap.add_argument("--uri", default=None, help="use this server instead of starting the peer")
 ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of each; the best counts")
+ap.add_argument("--wrap", default="", help="prefix for changecast's command line, e.g. 'perf record -g -o /tmp/cc.perf'")
 a = ap.parse_args()
 a.build = os.path.abspath(a.build)
 tmpdir = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -105,7 +106,7 @@ with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
                 json.dump(manifest, f)
             errpath = os.path.join(wd, "daemon.err")
             t0 = time.monotonic()
-            d = subprocess.Popen([os.path.join(a.build, "core/changecast"), "run", "-c", mpath],
+            d = subprocess.Popen(a.wrap.split() + [os.path.join(a.build, "core/changecast"), "run", "-c", mpath],
                                  cwd=wd, stdout=subprocess.DEVNULL, stderr=open(errpath, "w"))
             port = None
             while port is None:
