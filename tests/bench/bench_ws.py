@@ -16,6 +16,11 @@ emission to the last receipt: the goal is checked on the latter), p50 and
 p99 latency.
 Goals (issue 4): >= 250,000 deliveries/s, p99 <= 50 ms, <= 4 KB per idle
 connection.
+
+Then (unless --no-floor) bench_tcp_floor runs the same broadcast with no
+server at all: a bare send() loop over as many loopback sockets, messages
+of the same size, the same rate. Its p99 is what this machine's kernel
+alone costs; changecast's figures are to be read against it.
 """
 import argparse
 import json
@@ -183,6 +188,7 @@ def main():
     ap.add_argument("--pad", type=int, default=100, help="pad bytes in each document")
     ap.add_argument("--build", default=os.path.join(root, "build"))
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--no-floor", action="store_true", help="skip the bench_tcp_floor run")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     status = 0
@@ -196,6 +202,16 @@ def main():
             print("  goals: deliveries/s >= 250,000 %s; p99 <= 50 ms %s; <= 4 KB per idle "
                   "connection %s" % tuple("met" if x else "MISSED" for x in ok))
             status |= rc
+    if not a.no_floor:
+        # The same broadcast with no server: the kernel's floor.
+        size = len(event_line(0, a.pad))
+        out = subprocess.run([os.path.join(a.build, "tests/bench/bench_tcp_floor"),
+                              "-n", str(a.conns), "-e", str(a.events),
+                              "-r", str(a.rate if a.rate > 0 else 1000), "-s", str(size)],
+                             capture_output=True, text=True)
+        print("kernel floor (bench_tcp_floor: no server, %d-byte messages):" % size)
+        print("\n".join("  " + x for x in (out.stdout + out.stderr).splitlines()))
+        status |= out.returncode
     return status
 
 
