@@ -126,6 +126,8 @@ static int cmd_check(int argc, char **argv)
     cc_runtime_t rt;
     rc = cc_runtime_prepare(&rt, m, 0);
     if (rc == 0)
+        rc = cc_runtime_check_plugins(&rt);
+    if (rc == 0)
         printf("%s: OK (%zu source%s, %zu sink%s)\n", m->display, m->n_sources,
                m->n_sources == 1 ? "" : "s", m->n_sinks, m->n_sinks == 1 ? "" : "s");
     cc_runtime_free(&rt);

@@ -17,7 +17,9 @@ static size_t loader_min_size(uint32_t minor)
         return offsetof(cc_plugin_t, destroy) + sizeof(((cc_plugin_t *)0)->destroy);
     if (minor == 1)
         return offsetof(cc_plugin_t, flags) + sizeof(((cc_plugin_t *)0)->flags);
-    return offsetof(cc_plugin_t, committed) + sizeof(((cc_plugin_t *)0)->committed);
+    if (minor == 2)
+        return offsetof(cc_plugin_t, committed) + sizeof(((cc_plugin_t *)0)->committed);
+    return offsetof(cc_plugin_t, check) + sizeof(((cc_plugin_t *)0)->check);
 }
 
 static int valid_name(const char *s)

@@ -148,6 +148,37 @@ int cc_runtime_prepare(cc_runtime_t *rt, cc_manifest_t *m, int quiet_refusals)
     return rc;
 }
 
+int cc_runtime_check_plugins(cc_runtime_t *rt)
+{
+    const cc_manifest_t *m = rt->manifest;
+    int rc = 0;
+    for (size_t k = 0; k < m->n_sources + m->n_sinks; k++) {
+        int is_source = k < m->n_sources;
+        const cc_manifest_entry_t *e = is_source ? &m->sources[k] : &m->sinks[k - m->n_sources];
+        const cc_loaded_plugin_t *p = cc_loader_find(&rt->loader, e->plugin);
+        if (!p || p->desc.abi_minor < 3 || !p->desc.check)
+            continue;
+        /* Only what the config getters, log and place read. */
+        cc_instance_t *in = calloc(1, sizeof *in);
+        if (!in)
+            return CC_ENOMEM;
+        in->rt = rt;
+        in->entry = e;
+        in->plugin = p;
+        in->index = (uint32_t)(is_source ? k : k - m->n_sources);
+        pthread_mutex_init(&in->paths_lock, NULL);
+        int r = p->desc.check(in, &cc_host_api);
+        if (r != 0 && rc != CC_ENOMEM)
+            rc = r == CC_ENOMEM ? CC_ENOMEM : CC_ECONFIG;
+        for (size_t i = 0; i < in->n_paths; i++)
+            free(in->paths[i]);
+        free(in->paths);
+        pthread_mutex_destroy(&in->paths_lock);
+        free(in);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Sinks: one event loop thread each                                   */
 

@@ -90,6 +90,11 @@ extern const cc_host_t cc_host_api;
 /* Loads plugins and checks each entry's config (no init). Returns 0 or
  * CC_ECONFIG after printing the message. Used by `check` and `run`. */
 int cc_runtime_prepare(cc_runtime_t *rt, cc_manifest_t *m, int quiet_refusals);
+/* After a successful prepare, for `changecast check`: asks every plugin that
+ * has one (ABI 1.3 `check`) about its entry's config, on a throwaway
+ * instance; every entry is asked, each logs its own errors. 0, CC_ECONFIG
+ * or CC_ENOMEM. */
+int cc_runtime_check_plugins(cc_runtime_t *rt);
 /* Runs until stopped. Returns the exit status (0, 1). */
 int cc_runtime_run(cc_runtime_t *rt);
 void cc_runtime_free(cc_runtime_t *rt);

@@ -288,12 +288,14 @@ static void db_destroy(void *state)
     db_free(db);
 }
 
-static int db_init(cc_instance_t *self, const cc_host_t *host, void **state)
+/* A sink with its place and locks, nothing more yet. Returns new (db_free)
+ * or NULL after logging. */
+static db_sink_t *db_new(cc_instance_t *self, const cc_host_t *host)
 {
     db_sink_t *db = calloc(1, sizeof *db);
     if (db == NULL) {
         host->log(self, CC_LOG_ERROR, "out of memory");
-        return CC_ENOMEM;
+        return NULL;
     }
     db->self = self;
     db->host = host;
@@ -305,8 +307,27 @@ static int db_init(cc_instance_t *self, const cc_host_t *host, void **state)
     }
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->cv, NULL);
-    db_log_attach(db);
     pthread_once(&db_mongoc_once, db_mongoc_init);
+    return db;
+}
+
+/* changecast check: the config as init reads it, and nothing else. */
+static int db_check(cc_instance_t *self, const cc_host_t *host)
+{
+    db_sink_t *db = db_new(self, host);
+    if (db == NULL)
+        return CC_ENOMEM;
+    int rc = db_config(db);
+    db_free(db);
+    return rc;
+}
+
+static int db_init(cc_instance_t *self, const cc_host_t *host, void **state)
+{
+    db_sink_t *db = db_new(self, host);
+    if (db == NULL)
+        return CC_ENOMEM;
+    db_log_attach(db);
     db->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)(uintptr_t)db;
     if (db->rng == 0)
         db->rng = 1;
@@ -335,6 +356,7 @@ static const cc_plugin_t db_plugin = {
     .stop = db_stop,
     .destroy = db_destroy,
     .flags = 0,
+    .check = db_check,
 };
 
 CC_PLUGIN_ENTRY(db_plugin)

@@ -860,18 +860,24 @@ static int http_config(http_sink_t *hs)
     int rc = http_config_headers(hs);
     if (rc != 0)
         return rc;
-    if (host->config_string(self, "dead_letter") != NULL) {
+    if (host->config_string(self, "dead_letter") != NULL)
         hs->dead_letter = host->config_path(self, "dead_letter");
-        hs->dl_fd = open(hs->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (hs->dl_fd < 0) {
-            int err = errno;
-            host->log(self, CC_LOG_ERROR,
-                      "%s.config.dead_letter: cannot open %s for appending: %s",
-                      hs->place, hs->dead_letter, strerror(err));
-            return err == ENOENT ? CC_ENOENT : CC_EIO;
-        }
-    }
     return 0;
+}
+
+/* Opens the dead-letter file, when there is one (init only: check opens
+ * nothing). */
+static int http_open_dead_letter(http_sink_t *hs)
+{
+    if (hs->dead_letter == NULL)
+        return 0;
+    hs->dl_fd = open(hs->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (hs->dl_fd >= 0)
+        return 0;
+    int err = errno;
+    hs->host->log(hs->self, CC_LOG_ERROR, "%s.config.dead_letter: cannot open %s for appending: %s",
+                  hs->place, hs->dead_letter, strerror(err));
+    return err == ENOENT ? CC_ENOENT : CC_EIO;
 }
 
 static void http_metrics(http_sink_t *hs)
@@ -887,18 +893,14 @@ static void http_metrics(http_sink_t *hs)
             http_code_labels[i]);
 }
 
-static int http_init(cc_instance_t *self, const cc_host_t *host, void **state)
+/* A sink with its place, nothing more yet. Returns new (http_free) or
+ * NULL after logging. */
+static http_sink_t *http_new(cc_instance_t *self, const cc_host_t *host)
 {
-    pthread_once(&http_curl_once, http_curl_global_init);
-    if (http_curl_init_rc != CURLE_OK) {
-        host->log(self, CC_LOG_ERROR, "curl_global_init failed: %s",
-                  curl_easy_strerror(http_curl_init_rc));
-        return CC_EIO;
-    }
     http_sink_t *hs = calloc(1, sizeof *hs);
     if (hs == NULL) {
         host->log(self, CC_LOG_ERROR, "out of memory");
-        return CC_ENOMEM;
+        return NULL;
     }
     hs->self = self;
     hs->host = host;
@@ -911,10 +913,38 @@ static int http_init(cc_instance_t *self, const cc_host_t *host, void **state)
         hs->place = hs->place_buf;
     }
     hs->dl_fd = -1;
+    return hs;
+}
+
+/* changecast check: the config as init reads it; the dead-letter file is
+ * not opened (nor created). */
+static int http_check(cc_instance_t *self, const cc_host_t *host)
+{
+    http_sink_t *hs = http_new(self, host);
+    if (hs == NULL)
+        return CC_ENOMEM;
+    int rc = http_config(hs);
+    http_free(hs);
+    return rc;
+}
+
+static int http_init(cc_instance_t *self, const cc_host_t *host, void **state)
+{
+    pthread_once(&http_curl_once, http_curl_global_init);
+    if (http_curl_init_rc != CURLE_OK) {
+        host->log(self, CC_LOG_ERROR, "curl_global_init failed: %s",
+                  curl_easy_strerror(http_curl_init_rc));
+        return CC_EIO;
+    }
+    http_sink_t *hs = http_new(self, host);
+    if (hs == NULL)
+        return CC_ENOMEM;
     hs->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)(uintptr_t)hs;
     if (hs->rng == 0)
         hs->rng = 1;
     int rc = http_config(hs);
+    if (rc == 0)
+        rc = http_open_dead_letter(hs);
     if (rc == 0) {
         hs->reqs = calloc(hs->concurrency, sizeof *hs->reqs);
         rc = hs->reqs == NULL ? CC_ENOMEM : http_queue_init(&hs->queue, hs, http_key_free_cb);
@@ -949,6 +979,7 @@ static const cc_plugin_t http_plugin = {
     .destroy = http_destroy,
     .reopen = http_reopen,
     .flags = 0,
+    .check = http_check,
 };
 
 CC_PLUGIN_ENTRY(http_plugin)

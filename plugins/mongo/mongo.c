@@ -341,6 +341,55 @@ static void mg_resume_plan(mg_source_t *src)
     }
 }
 
+/* The config as init and check read it: the connection string parses and
+ * every watch entry is sound. On 0, *uri (mongoc_uri_destroy) and cfg
+ * (mg_config_free) are the caller's; else logged, and what was made is
+ * left for the caller's usual cleanup. */
+static int mg_read_config(cc_instance_t *self, const cc_host_t *host, const char *place,
+                          mongoc_uri_t **uri, mg_config_t *cfg)
+{
+    const char *text = host->config_string(self, "uri");
+    bson_error_t berr;
+    if (text == NULL || *text == '\0') {
+        host->log(self, CC_LOG_ERROR, "%s.config.uri: missing: a MongoDB connection string "
+                  "(mongodb://host:27017/?replicaSet=rs0)", place);
+        return CC_ECONFIG;
+    }
+    *uri = mongoc_uri_new_with_error(text, &berr);
+    if (*uri == NULL) {
+        host->log(self, CC_LOG_ERROR, "%s.config.uri: %s", place, berr.message);
+        return CC_ECONFIG;
+    }
+    int rc = mg_config_load(cfg, self, host, place, mongoc_uri_get_database(*uri));
+    if (rc == CC_ENOMEM)
+        host->log(self, CC_LOG_ERROR, "out of memory");
+    return rc;
+}
+
+/* The instance's place ("sources[0]"), or a stand-in before ABI 1.1. */
+static const char *mg_place(cc_instance_t *self, const cc_host_t *host, char *buf, size_t len)
+{
+    if (CC_HOST_HAS(host, instance_place))
+        return host->instance_place(self);
+    snprintf(buf, len, "sources[%s]", host->instance_name(self));
+    return buf;
+}
+
+static int mg_check(cc_instance_t *self, const cc_host_t *host)
+{
+    char buf[96];
+    mg_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    mongoc_uri_t *uri = NULL;
+    mongoc_init();
+    /* libmongoc's own words on a bad string are dropped: ours name the key. */
+    pthread_once(&mg_log_once, mg_log_install);
+    int rc = mg_read_config(self, host, mg_place(self, host, buf, sizeof buf), &uri, &cfg);
+    mg_config_free(&cfg, host);
+    mongoc_uri_destroy(uri);
+    return rc;
+}
+
 static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
 {
     mg_source_t *src = calloc(1, sizeof *src);
@@ -351,12 +400,7 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
     src->self = self;
     src->host = host;
     src->name = host->instance_name(self);
-    if (CC_HOST_HAS(host, instance_place)) {
-        src->place = host->instance_place(self);
-    } else {
-        snprintf(src->place_buf, sizeof src->place_buf, "sources[%s]", src->name);
-        src->place = src->place_buf;
-    }
+    src->place = mg_place(self, host, src->place_buf, sizeof src->place_buf);
     atomic_init(&src->stopping, false);
     pthread_mutex_init(&src->mu, NULL);
     /* Backoff waits on the monotonic clock: a wall-clock step must not
@@ -369,30 +413,15 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
     mongoc_init();
     mg_log_attach(src);
 
-    int rc = CC_ECONFIG;
-    const char *uri = host->config_string(self, "uri");
     bson_error_t berr;
-    if (uri == NULL || *uri == '\0') {
-        host->log(self, CC_LOG_ERROR, "%s.config.uri: missing: a MongoDB connection string "
-                  "(mongodb://host:27017/?replicaSet=rs0)", src->place);
+    int rc = mg_read_config(self, host, src->place, &src->uri, &src->cfg);
+    if (rc != 0)
         goto fail;
-    }
-    src->uri = mongoc_uri_new_with_error(uri, &berr);
-    if (src->uri == NULL) {
-        host->log(self, CC_LOG_ERROR, "%s.config.uri: %s", src->place, berr.message);
-        goto fail;
-    }
     /* A short server selection keeps stop() prompt while the server is
      * away; the stream retries forever anyway. */
     if (!mongoc_uri_has_option(src->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
         mongoc_uri_set_option_as_int32(src->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
                                        MG_SELECT_TIMEOUT_MS);
-    if ((rc = mg_config_load(&src->cfg, self, host, src->place,
-                             mongoc_uri_get_database(src->uri))) != 0) {
-        if (rc == CC_ENOMEM)
-            host->log(self, CC_LOG_ERROR, "out of memory");
-        goto fail;
-    }
     rc = CC_ENOMEM;
     src->streams = calloc(src->cfg.n_plans, sizeof *src->streams);
     if (src->streams == NULL || mg_queue_init(&src->queue, MG_QUEUE_CAP, MG_QUEUE_BYTES) != 0) {
@@ -531,6 +560,7 @@ static const cc_plugin_t mg_plugin = {
     .stop = mg_stop,
     .destroy = mg_destroy,
     .flags = 0,
+    .check = mg_check,
 };
 
 CC_PLUGIN_ENTRY(mg_plugin)

@@ -565,12 +565,14 @@ static int rs_config(redis_sink_t *rs)
     return 0;
 }
 
-static int rs_init(cc_instance_t *self, const cc_host_t *host, void **state)
+/* A sink with its place, nothing more yet. Returns new (rs_free) or NULL
+ * after logging. */
+static redis_sink_t *rs_new(cc_instance_t *self, const cc_host_t *host)
 {
     redis_sink_t *rs = calloc(1, sizeof *rs);
     if (!rs) {
         host->log(self, CC_LOG_ERROR, "out of memory");
-        return CC_ENOMEM;
+        return NULL;
     }
     rs->self = self;
     rs->host = host;
@@ -580,6 +582,25 @@ static int rs_init(cc_instance_t *self, const cc_host_t *host, void **state)
         snprintf(rs->place_buf, sizeof rs->place_buf, "sinks[%s]", host->instance_name(self));
         rs->place = rs->place_buf;
     }
+    return rs;
+}
+
+/* changecast check: the config as init reads it, nothing connected. */
+static int rs_check(cc_instance_t *self, const cc_host_t *host)
+{
+    redis_sink_t *rs = rs_new(self, host);
+    if (!rs)
+        return CC_ENOMEM;
+    int rc = rs_config(rs);
+    rs_free(rs);
+    return rc;
+}
+
+static int rs_init(cc_instance_t *self, const cc_host_t *host, void **state)
+{
+    redis_sink_t *rs = rs_new(self, host);
+    if (!rs)
+        return CC_ENOMEM;
     rs->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)(uintptr_t)rs;
     if (!rs->rng)
         rs->rng = 1;
@@ -618,6 +639,7 @@ static const cc_plugin_t redis_sink_plugin = {
     .stop = rs_stop,
     .destroy = rs_destroy,
     .flags = 0,
+    .check = rs_check,
 };
 
 CC_PLUGIN_ENTRY(redis_sink_plugin)

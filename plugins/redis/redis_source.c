@@ -679,17 +679,53 @@ static int rsrc_config(redis_source_t *rs)
     rs->max_backoff_ms = (uint64_t)host->config_int(self, "max_backoff_ms", 5000);
     if (rs->max_backoff_ms < rs->backoff_ms)
         rs->max_backoff_ms = rs->backoff_ms;
-    if (rs->stream_mode) {
-        const char *saved = host->state_position(self);
-        if (saved && redis_sid_parse(saved, &rs->saved) == 0)
-            rs->has_saved = 1;
-        else if (saved)
-            host->log(self, CC_LOG_WARN, "saved position \"%s\" is not a stream entry ID; "
-                      "re-reading every pending entry", saved);
-    } else {
-        rs->resumed = 1;
-    }
     return 0;
+}
+
+/* Where a stream consumer resumes: the saved entry ID (init only). */
+static void rsrc_restore(redis_source_t *rs)
+{
+    if (!rs->stream_mode) {
+        rs->resumed = 1;
+        return;
+    }
+    const char *saved = rs->host->state_position(rs->self);
+    if (saved && redis_sid_parse(saved, &rs->saved) == 0)
+        rs->has_saved = 1;
+    else if (saved)
+        rs->host->log(rs->self, CC_LOG_WARN, "saved position \"%s\" is not a stream entry ID; "
+                      "re-reading every pending entry", saved);
+}
+
+/* A source with its place and locks, nothing more yet. Returns new
+ * (rsrc_free) or NULL after logging. */
+static redis_source_t *rsrc_new(cc_instance_t *self, const cc_host_t *host)
+{
+    redis_source_t *rs = calloc(1, sizeof *rs);
+    if (!rs) {
+        host->log(self, CC_LOG_ERROR, "out of memory");
+        return NULL;
+    }
+    rs->self = self;
+    rs->host = host;
+    rs->fd = -1;
+    pthread_mutex_init(&rs->lock, NULL);
+    pthread_cond_init(&rs->wake, NULL);
+    rs->place = host->instance_place(self);
+    return rs;
+}
+
+/* changecast check: the config as init reads it, nothing connected. */
+static int rsrc_check(cc_instance_t *self, const cc_host_t *host)
+{
+    redis_source_t *rs = rsrc_new(self, host);
+    if (!rs)
+        return CC_ENOMEM;
+    int rc = rsrc_config(rs);
+    if (rc == CC_ENOMEM)
+        host->log(self, CC_LOG_ERROR, "out of memory");
+    rsrc_free(rs);
+    return rc;
 }
 
 static int rsrc_init(cc_instance_t *self, const cc_host_t *host, void **state)
@@ -698,17 +734,9 @@ static int rsrc_init(cc_instance_t *self, const cc_host_t *host, void **state)
         host->log(self, CC_LOG_ERROR, "needs a changecast host with ABI 1.2 (emit_envelope)");
         return CC_EABI;
     }
-    redis_source_t *rs = calloc(1, sizeof *rs);
-    if (!rs) {
-        host->log(self, CC_LOG_ERROR, "out of memory");
+    redis_source_t *rs = rsrc_new(self, host);
+    if (!rs)
         return CC_ENOMEM;
-    }
-    rs->self = self;
-    rs->host = host;
-    rs->fd = -1;
-    pthread_mutex_init(&rs->lock, NULL);
-    pthread_cond_init(&rs->wake, NULL);
-    rs->place = host->instance_place(self);
     rs->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)(uintptr_t)rs;
     if (!rs->rng)
         rs->rng = 1;
@@ -719,6 +747,7 @@ static int rsrc_init(cc_instance_t *self, const cc_host_t *host, void **state)
         rsrc_free(rs);
         return rc;
     }
+    rsrc_restore(rs);
     *state = rs;
     return 0;
 }
@@ -738,6 +767,7 @@ static const cc_plugin_t redis_source_plugin = {
     .stop = rsrc_stop,
     .destroy = rsrc_destroy,
     .committed = rsrc_committed,
+    .check = rsrc_check,
 };
 
 CC_PLUGIN_ENTRY(redis_source_plugin)

@@ -313,12 +313,14 @@ static int ws_config(ws_sink_t *ws)
     return 0;
 }
 
-static int ws_init(cc_instance_t *self, const cc_host_t *host, void **state)
+/* A sink with its place, nothing more yet. Returns new (ws_free) or NULL
+ * after logging. */
+static ws_sink_t *ws_new(cc_instance_t *self, const cc_host_t *host)
 {
     ws_sink_t *ws = calloc(1, sizeof *ws);
     if (ws == NULL) {
         host->log(self, CC_LOG_ERROR, "out of memory");
-        return CC_ENOMEM;
+        return NULL;
     }
     ws->self = self;
     ws->host = host;
@@ -328,6 +330,26 @@ static int ws_init(cc_instance_t *self, const cc_host_t *host, void **state)
         snprintf(ws->place_buf, sizeof ws->place_buf, "sinks[%s]", host->instance_name(self));
         ws->place = ws->place_buf;
     }
+    return ws;
+}
+
+/* changecast check: the config as init reads it (paths, listen address,
+ * auth, the TLS certificate and key loaded), and nothing else. */
+static int ws_check(cc_instance_t *self, const cc_host_t *host)
+{
+    ws_sink_t *ws = ws_new(self, host);
+    if (ws == NULL)
+        return CC_ENOMEM;
+    int rc = ws_config(ws);
+    ws_free(ws);
+    return rc;
+}
+
+static int ws_init(cc_instance_t *self, const cc_host_t *host, void **state)
+{
+    ws_sink_t *ws = ws_new(self, host);
+    if (ws == NULL)
+        return CC_ENOMEM;
     int rc = ws_config(ws);
     if (rc == 0) {
         ws->req = malloc(sizeof *ws->req);
@@ -368,6 +390,7 @@ static const cc_plugin_t ws_plugin = {
     .destroy = ws_destroy,
     .reopen = NULL,
     .flags = CC_PLUGIN_F_LOSSY_DEFAULT,
+    .check = ws_check,
 };
 
 CC_PLUGIN_ENTRY(ws_plugin)

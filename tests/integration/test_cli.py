@@ -54,6 +54,47 @@ def test_check_ok(tmp_path, changecast_bin, plugin_dir):
                                         % (tmp_path / "good.json")), r.stderr
 
 
+@pytest.mark.parametrize("sink, says", [
+    ({"plugin": "http", "config": {"url": "ftp://example.com/hook"}},
+     "sinks[0].config.url: expected an http:// or https:// URL"),
+    ({"plugin": "http", "config": {"url": "http://127.0.0.1:1/", "secret": "whsec_!!"}},
+     "sinks[0].config.secret: expected a non-empty secret"),
+    ({"plugin": "websocket", "config": {"listen": "127.0.0.1:notaport"}},
+     "sinks[0].config.listen: expected host:port"),
+    ({"plugin": "websocket", "config": {"listen": "127.0.0.1:0", "path": "ws/{recipient}"}},
+     "sinks[0].config.path: expected a path starting with '/'"),
+    ({"plugin": "websocket", "config": {"listen": "127.0.0.1:0",
+                                        "tls": {"cert": "none.pem", "key": "none.key"}}},
+     "sinks[0].config.tls"),
+    ({"plugin": "database", "config": {"uri": "mongodb://127.0.0.1/?w=0", "database": "a",
+                                       "collection": "b"}},
+     "sinks[0].config.uri: w=0"),
+])
+def test_check_asks_each_plugin_about_its_config(tmp_path, changecast_bin, plugin_dir, sink, says):
+    """check runs each plugin's own config check (ABI 1.3): what `run` would
+    refuse with exit 2 is refused here, naming the key, and nothing is
+    opened, bound or connected."""
+    m = json.loads(manifest(plugin_dir))
+    m["sinks"] = [dict(sink, name="out")]
+    (tmp_path / "bad.json").write_text(json.dumps(m))
+    r = run_cli(changecast_bin, "check", "-c", "bad.json", cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert says in r.stderr, r.stderr
+    assert r.stdout == ""
+
+
+def test_check_creates_no_dead_letter_file(tmp_path, changecast_bin, plugin_dir):
+    """A sound http sink passes check, and its dead-letter file (opened at
+    run) is not created by it."""
+    m = json.loads(manifest(plugin_dir))
+    m["sinks"] = [{"name": "hook", "plugin": "http",
+                   "config": {"url": "http://127.0.0.1:1/", "dead_letter": "dead.jsonl"}}]
+    (tmp_path / "good.json").write_text(json.dumps(m))
+    r = run_cli(changecast_bin, "check", "-c", "good.json", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "good.json: OK (1 source, 1 sink)\n"), r.stderr
+    assert not (tmp_path / "dead.jsonl").exists()
+
+
 def _bad_manifests(pd):
     """(name, manifest text, expected stderr line(s)); `pd` = plugin folder."""
     def bad(**over):

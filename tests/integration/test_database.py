@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cchelpers import poll, read_envelopes, timeout, write_manifest
+from cchelpers import poll, read_envelopes, run_cli, timeout, write_manifest
 from mongopeer import MongoPeer, free_port
 import gen_changes
 
@@ -250,7 +250,8 @@ def test_ttl_index_created_at_start(tmp_path, plugin_dir, daemon, peer):
     ({"collection": ""}, r'sinks\[0\]\.config\.collection: must not be empty"'),
     ({"ttl_seconds": -1}, r"sinks\[0\]\.config\.ttl_seconds: "),
 ])
-def test_bad_config_exits_2_naming_the_field(tmp_path, plugin_dir, daemon, cfg, message):
+def test_bad_config_exits_2_naming_the_field(tmp_path, plugin_dir, daemon, changecast_bin, cfg,
+                                              message):
     gen_changes.write_changes(str(tmp_path / "changes.jsonl"), 1)
     base = {"uri": "mongodb://127.0.0.1:1", "database": "audit", "collection": "activity"}
     for k, v in cfg.items():
@@ -264,3 +265,5 @@ def test_bad_config_exits_2_naming_the_field(tmp_path, plugin_dir, daemon, cfg, 
     d = daemon(m)
     assert d.wait(60) == 2
     assert re.search(message, d.stderr()), d.stderr()
+    r = run_cli(changecast_bin, "check", "-c", str(m))   # check says so too
+    assert r.returncode == 2 and re.search(message, r.stderr), r.stderr

@@ -334,6 +334,9 @@ def test_bad_config_exits_2_naming_the_field(tmp_path, plugin_dir, daemon, chang
     d = daemon(m)
     assert d.wait(60) == 2
     assert place in d.stderr(), d.stderr()
+    # `changecast check` says so too, without starting anything.
+    r = run_cli(changecast_bin, "check", "-c", str(m))
+    assert r.returncode == 2 and place in r.stderr, r.stderr
 
 
 def test_cluster_wide_watch(tmp_path, plugin_dir, daemon, mongo_peer):

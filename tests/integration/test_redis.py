@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cchelpers import poll, read_envelopes, write_manifest
+from cchelpers import poll, read_envelopes, run_cli, write_manifest
 from redis_helpers import Subscriber, free_port, redis_server  # noqa: F401 - fixture
 
 N = 300
@@ -223,12 +223,15 @@ def test_unix_socket_with_db_for_the_sink_and_the_source(tmp_path, plugin_dir, d
                                 "no TLS"),
     ("http://127.0.0.1", "expected redis://"),
 ])
-def test_sink_bad_uri_exits_2_naming_the_key(tmp_path, plugin_dir, daemon, gen, uri, why):
+def test_sink_bad_uri_exits_2_naming_the_key(tmp_path, plugin_dir, daemon, changecast_bin, gen,
+                                             uri, why):
     gen.write_changes(str(tmp_path / "changes.jsonl"), 1)
     m = write_manifest(tmp_path / "m.json", plugin_dir, [jsonl_source()], [redis_sink(uri)])
     d = daemon(m)
     assert d.wait(30) == 2
     assert "sinks[0].config.uri: " + why in d.stderr()
+    r = run_cli(changecast_bin, "check", "-c", str(m))   # check says so too
+    assert r.returncode == 2 and "sinks[0].config.uri: " + why in r.stderr, r.stderr
 
 
 # ---------------------------------------------------------------------------
@@ -347,10 +350,13 @@ def test_source_stream_resumes_after_sigkill_with_nothing_lost(tmp_path, plugin_
     assert list(dict.fromkeys(seqs)) == list(range(n))
 
 
-def test_source_bad_config_names_the_key(tmp_path, plugin_dir, daemon):
-    d = daemon(source_manifest(tmp_path, plugin_dir, {"mode": "stream"}))
+def test_source_bad_config_names_the_key(tmp_path, plugin_dir, daemon, changecast_bin):
+    m = source_manifest(tmp_path, plugin_dir, {"mode": "stream"})
+    d = daemon(m)
     assert d.wait(30) == 2
     assert 'sources[0].config.stream: mode \\"stream\\" needs' in d.stderr()
+    r = run_cli(changecast_bin, "check", "-c", str(m))   # check says so too
+    assert r.returncode == 2 and 'config.stream: mode \\"stream\\" needs' in r.stderr, r.stderr
 
 
 def test_source_reconnects_and_reports_connecting(tmp_path, plugin_dir, daemon, redis_server):

@@ -160,7 +160,7 @@ static void emit_envelope_after_stop_is_closed(void **vs)
 static void host_table_reaches_emit_envelope(void **unused)
 {
     (void)unused;
-    assert_int_equal(cc_host_api.abi_minor, 2);
+    assert_true(cc_host_api.abi_minor >= 2);
     assert_true(CC_HOST_HAS(&cc_host_api, emit_envelope));
     /* A host built for 1.1 stops before it: a plugin can tell. */
     cc_host_t old = cc_host_api;
@@ -237,7 +237,7 @@ static void fake_stop(void *state)
     (void)state;
 }
 
-static void loader_sizes_for_1_1_and_1_2_descriptors(void **unused)
+static void loader_sizes_for_1_1_to_1_3_descriptors(void **unused)
 {
     (void)unused;
     char err[256];
@@ -251,6 +251,10 @@ static void loader_sizes_for_1_1_and_1_2_descriptors(void **unused)
     d.abi_minor = 2;   /* claims 1.2 without the field */
     assert_int_equal(cc_loader_check(&d, err, sizeof err), CC_EABI);
     assert_non_null(strstr(err, "too small"));
+    d.size = offsetof(cc_plugin_t, check);   /* a 1.2 build: no `check` */
+    assert_int_equal(cc_loader_check(&d, err, sizeof err), 0);
+    d.abi_minor = 3;   /* claims 1.3 without the field */
+    assert_int_equal(cc_loader_check(&d, err, sizeof err), CC_EABI);
     d.size = sizeof(cc_plugin_t);
     assert_int_equal(cc_loader_check(&d, err, sizeof err), 0);
 }
@@ -269,7 +273,7 @@ int main(void)
                                         rig_teardown),
         cmocka_unit_test(host_table_reaches_emit_envelope),
         cmocka_unit_test(written_notice_follows_a_successful_write_only),
-        cmocka_unit_test(loader_sizes_for_1_1_and_1_2_descriptors),
+        cmocka_unit_test(loader_sizes_for_1_1_to_1_3_descriptors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

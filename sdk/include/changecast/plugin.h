@@ -38,9 +38,11 @@
  *   1.2  descriptor gains `committed` (sources learn what is durably
  *        acknowledged); host gains `emit_envelope` (sources that receive
  *        finished envelopes, e.g. from another changecast node).
+ *   1.3  descriptor gains `check` (`changecast check` asks the plugin about
+ *        its config beyond the key table).
  */
 #define CC_ABI_MAJOR 1
-#define CC_ABI_MINOR 2
+#define CC_ABI_MINOR 3
 
 typedef enum cc_plugin_kind {
     CC_PLUGIN_SOURCE = 1,
@@ -178,6 +180,18 @@ typedef struct cc_plugin {
      * this source's position (and once after the first write of a run with
      * the position restored from the last run). Must not block. */
     void (*committed)(void *state, const char *position);
+
+    /* --- ABI 1.3 --- */
+
+    /* Optional: judges the instance's config as init would (a connection
+     * string that does not parse, a malformed template, a TLS key that
+     * does not load), for `changecast check`. Only config getters, log,
+     * instance_name, instance_place and shape_new/shape_free may be
+     * called (the instance is not set up for more); nothing is opened,
+     * connected or started, and nothing outlives the call. Logs why and
+     * returns CC_ECONFIG (or CC_ENOMEM); 0 when init would accept it. Main
+     * thread; init is not called in that process. */
+    int (*check)(cc_instance_t *self, const cc_host_t *host);
 } cc_plugin_t;
 
 /* Sink default for "on_full" is "drop" instead of "block" (live feeds). */
