@@ -297,3 +297,29 @@ void cc_emit_free(cc_instance_t *self)
     cc_event_vec_free(&self->emit.vec);
     cc_buf_free(&self->emit.bson);
 }
+
+int cc_emit_position(cc_instance_t *self, const char *position)
+{
+    if (atomic_load(&self->rt->stopping))
+        return CC_ECLOSED;
+    if (!position)
+        return CC_EINVAL;
+    cc_event_init_t init;
+    memset(&init, 0, sizeof init);
+    cc_event_t *ev = cc_event_new(&init);
+    if (!ev)
+        return CC_ENOMEM;
+    ev->op_mask = 0;   /* the marker: no sink's filter takes it */
+    ev->source = self->index;
+    ev->emit_ns = cc_now_ns();
+    if (cc_event_set_position(ev, position) != 0) {
+        cc_event_unref(ev);
+        return CC_ENOMEM;
+    }
+    /* Not through emit_publish: a marker is no event for the metrics. */
+    size_t done = 0;
+    int rc = cc_bus_publish(self->rt->bus, &ev, 1, &done);
+    if (done == 0)
+        cc_event_unref(ev);
+    return rc;
+}

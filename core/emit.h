@@ -24,6 +24,10 @@ typedef struct cc_builder cc_builder_t;
 int cc_emit_one(struct cc_instance *self, const cc_change_t *ch);
 /* host->emit_batch. The source's thread. */
 int cc_emit_batch(struct cc_instance *self, const cc_change_t *changes, size_t n, size_t *done);
+/* host->emit_position (see plugin.h): a position marker through the bus,
+ * an event with op_mask 0 that no sink takes. The source's thread. */
+int cc_emit_position(struct cc_instance *self, const char *position);
+
 /* host->emit_envelope (see plugin.h). The source's thread. */
 int cc_emit_envelope(struct cc_instance *self, const char *json, size_t len, const char *position,
                      const char *origin);

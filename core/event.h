@@ -19,7 +19,9 @@ struct cc_event {
     uint64_t seq;              /* bus sequence, set by cc_bus_publish             */
     uint64_t emit_ns;          /* CLOCK_MONOTONIC ns at emit, for latency metrics */
     double timestamp;          /* clusterTime seconds                             */
-    uint32_t op_mask;          /* CC_OP_* bit of `operation`, for fast filtering  */
+    uint32_t op_mask;          /* CC_OP_* bit of `operation`, for fast filtering;
+                                  0 only on a position marker (emit_position),
+                                  which no sink is given                          */
     const char *json;          /* the envelope, NUL-terminated                    */
     size_t json_len;
     const char *id;            /* envelope "id"                                    */

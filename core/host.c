@@ -256,4 +256,5 @@ const cc_host_t cc_host_api = {
     .emit_batch = cc_emit_batch,
     .instance_place = host_instance_place,
     .emit_envelope = cc_emit_envelope,
+    .emit_position = cc_emit_position,
 };

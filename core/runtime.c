@@ -185,6 +185,8 @@ int cc_runtime_check_plugins(cc_runtime_t *rt)
 static int sink_wants(const cc_instance_t *s, const cc_event_t *ev)
 {
     const cc_manifest_entry_t *e = s->entry;
+    if (!ev->op_mask)
+        return 0;   /* a position marker: acknowledged at once, never delivered */
     if (s->from && !s->from[ev->source])
         return 0;
     const cc_where_t *w = &e->where;

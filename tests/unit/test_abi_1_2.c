@@ -157,6 +157,29 @@ static void emit_envelope_after_stop_is_closed(void **vs)
                      CC_ECLOSED);
 }
 
+/* ABI 1.3: a position without an event, in order with the events. */
+static void emit_position_is_a_marker_in_order(void **vs)
+{
+    rig_t *r = *vs;
+    assert_true(CC_HOST_HAS(&cc_host_api, emit_position));
+    assert_int_equal(cc_host_api.emit_envelope(&r->in, GOOD, strlen(GOOD), "1-1", NULL), 0);
+    assert_int_equal(cc_host_api.emit_position(&r->in, "1-5"), 0);
+    assert_int_equal(cc_host_api.emit_envelope(&r->in, GOOD, strlen(GOOD), "1-6", NULL), 0);
+    assert_int_equal(cc_host_api.emit_position(&r->in, NULL), CC_EINVAL);
+    cc_event_t *got[4];
+    uint64_t dropped = 0;
+    assert_int_equal(cc_bus_poll(r->consumer, got, 4, &dropped), 3);
+    assert_string_equal(got[0]->position, "1-1");
+    assert_int_equal(got[1]->op_mask, 0);   /* the marker: no sink takes it */
+    assert_string_equal(got[1]->position, "1-5");
+    assert_int_equal(got[1]->json_len, 0);
+    assert_string_equal(got[2]->position, "1-6");
+    assert_int_not_equal(got[2]->op_mask, 0);
+    cc_bus_ack(r->consumer, got, 3);
+    atomic_store(&r->rt.stopping, 1);
+    assert_int_equal(cc_host_api.emit_position(&r->in, "1-7"), CC_ECLOSED);
+}
+
 static void host_table_reaches_emit_envelope(void **unused)
 {
     (void)unused;
@@ -270,6 +293,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(emit_envelope_skips_a_bad_one_and_publishes_nothing,
                                         rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(emit_envelope_after_stop_is_closed, rig_setup,
+                                        rig_teardown),
+        cmocka_unit_test_setup_teardown(emit_position_is_a_marker_in_order, rig_setup,
                                         rig_teardown),
         cmocka_unit_test(host_table_reaches_emit_envelope),
         cmocka_unit_test(written_notice_follows_a_successful_write_only),

@@ -39,7 +39,8 @@
  *        acknowledged); host gains `emit_envelope` (sources that receive
  *        finished envelopes, e.g. from another changecast node).
  *   1.3  descriptor gains `check` (`changecast check` asks the plugin about
- *        its config beyond the key table).
+ *        its config beyond the key table); host gains `emit_position` (a
+ *        source's resume point moves without an event).
  */
 #define CC_ABI_MAJOR 1
 #define CC_ABI_MINOR 3
@@ -335,6 +336,19 @@ struct cc_host {
      * (shutting down: stop reading). The source's own thread. */
     int (*emit_envelope)(cc_instance_t *self, const char *json, size_t len,
                          const char *position, const char *origin);
+
+    /* --- ABI 1.3 --- */
+
+    /* Sources: the source has moved on without anything to emit (changes
+     * its filter dropped, a quiet stream whose server-side resume point
+     * advanced: MongoDB's postBatchResumeToken). `position` (copied) is
+     * saved as the source's resume point once every lossless sink has
+     * acknowledged what the source emitted before this call; no sink sees
+     * anything. Without it a filtered stream's saved point would age until
+     * the server's history no longer reaches it. Ordered with the source's
+     * emits; waits while the bus is full, like emit. Returns 0, CC_EINVAL
+     * (NULL position), CC_ENOMEM or CC_ECLOSED. The source's own thread. */
+    int (*emit_position)(cc_instance_t *self, const char *position);
 };
 
 #define CC_HOST_HAS(host, member)                                            \
