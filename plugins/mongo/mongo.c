@@ -182,9 +182,17 @@ static void *mg_emitter_run(void *arg)
         size_t n = mg_queue_pop(&src->queue, items, MG_EMIT_BATCH);
         if (n == 0)
             break;
+        size_t m = 0;   /* changes: the items that are not marks */
         for (size_t k = 0; k < n; k++) {
             mg_item_t *it = &items[k];
-            changes[k] = (cc_change_t){
+            if (it->tok != MG_TOK_NONE) {
+                it->stream->pending_doc = it->doc;
+                it->stream->pending_len = it->len;
+                it->stream->pending_tok = it->tok;
+            }
+            if (it->mark)
+                continue;
+            changes[m++] = (cc_change_t){
                 .size = sizeof(cc_change_t),
                 .bson = it->doc,
                 .bson_len = it->len,
@@ -195,22 +203,22 @@ static void *mg_emitter_run(void *arg)
                 .n_recipients = it->n_recips,
                 .origin = it->stream->origin,
             };
-            if (it->tok != MG_TOK_NONE) {
-                it->stream->pending_doc = it->doc;
-                it->stream->pending_len = it->len;
-                it->stream->pending_tok = it->tok;
-            }
         }
         /* Only the batch's last change carries the position (every
          * stream's token after the batch): a restart after a partly
-         * acknowledged batch replays it, at least once. */
-        if (mg_emit_position(src, &pos, keys, values))
-            changes[n - 1].position = pos.p;
+         * acknowledged batch replays it, at least once. Marks alone move
+         * it without an event (a host before ABI 1.3: not at all). */
+        const char *moved = mg_emit_position(src, &pos, keys, values) ? pos.p : NULL;
+        if (moved != NULL && m > 0)
+            changes[m - 1].position = moved;
         int rc = 0;
-        if (use_batch) {
-            rc = host->emit_batch(src->self, changes, n, NULL);
+        if (m == 0) {
+            if (moved != NULL && CC_HOST_HAS(host, emit_position))
+                rc = host->emit_position(src->self, moved);
+        } else if (use_batch) {
+            rc = host->emit_batch(src->self, changes, m, NULL);
         } else {
-            for (size_t k = 0; k < n && (rc == 0 || rc == CC_EPARSE); k++)
+            for (size_t k = 0; k < m && (rc == 0 || rc == CC_EPARSE); k++)
                 rc = host->emit(src->self, &changes[k]);
             if (rc == CC_EPARSE)
                 rc = 0;

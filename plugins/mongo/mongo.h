@@ -238,6 +238,8 @@ typedef struct mg_item {
     char **recips;                 /* owned, when has_recips */
     size_t n_recips;
     bool has_recips;
+    bool mark;                     /* no change: doc is {_id: the stream's
+                                      postBatchResumeToken}, a position only */
     mg_tok_t tok;
 } mg_item_t;
 

@@ -174,6 +174,38 @@ oom:
     return MG_READ_STOP;
 }
 
+/* An empty batch: the server's resume point (postBatchResumeToken) may
+ * have moved past changes the pipeline filtered out, or past a quiet
+ * stretch. Queued as a mark when it did, so the emitter saves it after the
+ * changes queued before it: a filtered stream's saved position keeps up
+ * with the oplog instead of aging out of it. MG_READ_OK or MG_READ_STOP. */
+static int mg_stream_quiet(mg_stream_t *st, mongoc_change_stream_t *cs)
+{
+    const bson_t *tok = mongoc_change_stream_get_resume_token(cs);
+    if (tok == NULL || bson_empty0(tok) || (st->from.token && bson_equal(st->from.token, tok)))
+        return MG_READ_OK;
+    mg_item_t item = {.stream = st, .entry = st->plan->entries[0], .mark = true,
+                      .tok = MG_TOK_RESUME};
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT(&doc, "_id", tok);
+    item.len = doc.len;
+    item.doc = malloc(doc.len);   /* owned by the item, as a change's copy */
+    if (item.doc != NULL)
+        memcpy(item.doc, bson_get_data(&doc), doc.len);
+    bson_destroy(&doc);
+    if (item.doc == NULL || mg_from_set_token(&st->from, MG_FROM_RESUME, tok) != 0) {
+        mg_item_clear(&item);
+        st->src->host->source_status(st->src->self, CC_SOURCE_FAILED);
+        st->src->host->fatal(st->src->self, "out of memory while reading changes");
+        return MG_READ_STOP;
+    }
+    if (mg_queue_push(&st->src->queue, &item) != 0) {
+        mg_item_clear(&item);
+        return MG_READ_STOP;
+    }
+    return MG_READ_OK;
+}
+
 static mg_read_end_t mg_stream_read(mg_stream_t *st, mongoc_client_t *client,
                                     mongoc_change_stream_t *cs, bson_error_t *err,
                                     const bson_t **errdoc)
@@ -195,6 +227,8 @@ static mg_read_end_t mg_stream_read(mg_stream_t *st, mongoc_client_t *client,
             return MG_READ_ERROR;
         } else {
             atomic_store(&st->caught_up, true);   /* an empty getMore: nothing behind */
+            if (mg_stream_quiet(st, cs) == MG_READ_STOP)
+                return MG_READ_STOP;
         }
     }
     return MG_READ_STOP;

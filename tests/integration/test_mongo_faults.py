@@ -247,6 +247,55 @@ def test_history_lost_mid_stream(tmp_path, plugin_dir, daemon, policy):
         peer.stop()
 
 
+def saved_token(tmp_path, key="test/users"):
+    """The _data of the stream's token in the state file, or None."""
+    try:
+        state = json.loads((tmp_path / "changecast.state").read_text())
+        return json.loads(state["sources"]["app"]["position"])[key]["_data"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
+def test_quiet_stream_position_keeps_up_with_the_oplog(tmp_path, plugin_dir, daemon):
+    """A stream whose collection is quiet while others are busy: its saved
+    position follows the server's postBatchResumeToken (with no event
+    delivered), so a restart after the oplog (50 entries here) rolled past
+    its last event resumes instead of losing history."""
+    peer = MongoPeer(tmp_path, history=50)
+    peer.start()
+    try:
+        db = peer.client().test
+        m = manifest(tmp_path, plugin_dir, peer.uri)
+        d = daemon(m, env=ENV)
+        connected(d)
+        db.users.insert_one({"_id": 1})
+        wait_ids(tmp_path / "out.jsonl", [1])
+        first = poll(lambda: saved_token(tmp_path), 30, "a saved position")
+        # Other collections get 200 writes, in steps the open stream keeps up
+        # with (50 at once would roll past the open stream itself): the
+        # oplog's 50 entries no longer reach the last users event.
+        for i in range(0, 200, 20):
+            db.other.insert_many([{"_id": k} for k in range(i, i + 20)])
+            time.sleep(0.3)
+        # The server's resume point now: an idle stream's postBatchResumeToken.
+        with db.users.watch(max_await_time_ms=100) as probe:
+            probe.try_next()
+            now = probe.resume_token["_data"]
+        poll(lambda: saved_token(tmp_path) == now, 30, "the saved position to reach %s" % now)
+        assert saved_token(tmp_path) != first
+        assert doc_ids(envelopes(tmp_path / "out.jsonl")) == [1], "nothing else delivered"
+        assert d.stop() == 0
+
+        db.users.insert_one({"_id": 2})           # while changecast is down
+        d = daemon(m, env=ENV)
+        envs = wait_ids(tmp_path / "out.jsonl", [2])
+        assert doc_ids(envs) == [1, 2]
+        assert "history lost" not in d.stderr()
+        assert d.stop() == 0
+    finally:
+        peer.stop()
+
+
 def _stale_mongoc_shm_file():
     """preexec_fn: leaves /dev/shm/mongoc-<pid> for the pid the command is
     about to run as, as a SIGKILLed earlier process with that pid would
