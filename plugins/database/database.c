@@ -299,12 +299,7 @@ static db_sink_t *db_new(cc_instance_t *self, const cc_host_t *host)
     }
     db->self = self;
     db->host = host;
-    if (CC_HOST_HAS(host, instance_place)) {
-        db->place = host->instance_place(self);
-    } else {
-        snprintf(db->place_buf, sizeof db->place_buf, "sinks[%s]", host->instance_name(self));
-        db->place = db->place_buf;
-    }
+    db->place = cc_place(host, self, "sinks", db->place_buf, sizeof db->place_buf);
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->cv, NULL);
     pthread_once(&db_mongoc_once, db_mongoc_init);

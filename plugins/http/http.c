@@ -906,12 +906,7 @@ static http_sink_t *http_new(cc_instance_t *self, const cc_host_t *host)
     hs->host = host;
     hs->name = host->instance_name(self);
     /* "sinks[1]", as the core writes places; older hosts: "sinks[<name>]". */
-    if (CC_HOST_HAS(host, instance_place)) {
-        hs->place = host->instance_place(self);
-    } else {
-        snprintf(hs->place_buf, sizeof hs->place_buf, "sinks[%s]", hs->name);
-        hs->place = hs->place_buf;
-    }
+    hs->place = cc_place(host, self, "sinks", hs->place_buf, sizeof hs->place_buf);
     hs->dl_fd = -1;
     return hs;
 }

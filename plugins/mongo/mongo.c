@@ -374,15 +374,6 @@ static int mg_read_config(cc_instance_t *self, const cc_host_t *host, const char
     return rc;
 }
 
-/* The instance's place ("sources[0]"), or a stand-in before ABI 1.1. */
-static const char *mg_place(cc_instance_t *self, const cc_host_t *host, char *buf, size_t len)
-{
-    if (CC_HOST_HAS(host, instance_place))
-        return host->instance_place(self);
-    snprintf(buf, len, "sources[%s]", host->instance_name(self));
-    return buf;
-}
-
 static int mg_check(cc_instance_t *self, const cc_host_t *host)
 {
     char buf[96];
@@ -392,7 +383,7 @@ static int mg_check(cc_instance_t *self, const cc_host_t *host)
     mongoc_init();
     /* libmongoc's own words on a bad string are dropped: ours name the key. */
     pthread_once(&mg_log_once, mg_log_install);
-    int rc = mg_read_config(self, host, mg_place(self, host, buf, sizeof buf), &uri, &cfg);
+    int rc = mg_read_config(self, host, cc_place(host, self, "sources", buf, sizeof buf), &uri, &cfg);
     mg_config_free(&cfg, host);
     mongoc_uri_destroy(uri);
     return rc;
@@ -408,7 +399,7 @@ static int mg_init(cc_instance_t *self, const cc_host_t *host, void **state)
     src->self = self;
     src->host = host;
     src->name = host->instance_name(self);
-    src->place = mg_place(self, host, src->place_buf, sizeof src->place_buf);
+    src->place = cc_place(host, self, "sources", src->place_buf, sizeof src->place_buf);
     atomic_init(&src->stopping, false);
     pthread_mutex_init(&src->mu, NULL);
     /* Backoff waits on the monotonic clock: a wall-clock step must not

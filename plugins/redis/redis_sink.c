@@ -576,12 +576,7 @@ static redis_sink_t *rs_new(cc_instance_t *self, const cc_host_t *host)
     }
     rs->self = self;
     rs->host = host;
-    if (CC_HOST_HAS(host, instance_place)) {
-        rs->place = host->instance_place(self);
-    } else {
-        snprintf(rs->place_buf, sizeof rs->place_buf, "sinks[%s]", host->instance_name(self));
-        rs->place = rs->place_buf;
-    }
+    rs->place = cc_place(host, self, "sinks", rs->place_buf, sizeof rs->place_buf);
     return rs;
 }
 

@@ -324,12 +324,7 @@ static ws_sink_t *ws_new(cc_instance_t *self, const cc_host_t *host)
     }
     ws->self = self;
     ws->host = host;
-    if (CC_HOST_HAS(host, instance_place)) {
-        ws->place = host->instance_place(self);
-    } else {
-        snprintf(ws->place_buf, sizeof ws->place_buf, "sinks[%s]", host->instance_name(self));
-        ws->place = ws->place_buf;
-    }
+    ws->place = cc_place(host, self, "sinks", ws->place_buf, sizeof ws->place_buf);
     return ws;
 }
 

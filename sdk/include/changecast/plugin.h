@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "changecast/portable.h"
 #include "changecast/error.h"
@@ -354,6 +355,19 @@ struct cc_host {
 #define CC_HOST_HAS(host, member)                                            \
     ((host)->size >= offsetof(cc_host_t, member) + sizeof((host)->member) && \
      (host)->member != NULL)
+
+/* The instance's place for config messages ("sinks[1]"): host->
+ * instance_place, or before ABI 1.1 "<list>[<name>]" written into `buf`
+ * (`list` is "sources" or "sinks"). Borrowed, valid until destroy (or
+ * while buf lives). */
+static inline const char *cc_place(const cc_host_t *host, cc_instance_t *self, const char *list,
+                                   char *buf, size_t len)
+{
+    if (CC_HOST_HAS(host, instance_place))
+        return host->instance_place(self);
+    snprintf(buf, len, "%s[%s]", list, host->instance_name(self));
+    return buf;
+}
 
 /* Declares the entry point. Use once per plugin:
  *     CC_PLUGIN_ENTRY(my_plugin_descriptor)
