@@ -197,16 +197,3 @@ db_verdict_t db_bulk_verdict(int ok, const bson_error_t *error, const bson_t *re
     snprintf(why, whylen, "%s", error->message[0] ? error->message : "bulk insert failed");
     return DB_RETRY;
 }
-
-uint64_t db_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms, uint32_t rnd)
-{
-    uint64_t d = base_ms;
-    for (unsigned i = 0; i < attempt && d < max_ms; i++)
-        d *= 2;
-    if (d > max_ms)
-        d = max_ms;
-    /* Equal jitter: half fixed so a retry never comes at once, half random so
-     * many sinks do not come back in step. */
-    uint64_t half = d / 2;
-    return half + (half ? rnd % (half + 1) : 0);
-}

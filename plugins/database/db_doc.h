@@ -50,9 +50,5 @@ typedef enum db_verdict {
 db_verdict_t db_bulk_verdict(int ok, const bson_error_t *error, const bson_t *reply,
                              db_outcome_t *outcomes, size_t n, char *why, size_t whylen);
 
-/* Capped, equal-jittered exponential backoff: attempt 0 waits about
- * base_ms, each further attempt doubles, never beyond max_ms; half of the
- * delay is random (`rnd` a uniform 32-bit value). */
-uint64_t db_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms, uint32_t rnd);
 
 #endif

@@ -38,16 +38,6 @@ static int64_t db_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint32_t db_rand(db_sink_t *db)
-{
-    uint32_t x = db->rng;   /* xorshift32: jitter needs spread, not secrecy */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    db->rng = x;
-    return x;
-}
-
 static void db_metric_add(db_sink_t *db, cc_metric_t *m, double v)
 {
     if (m != NULL && v > 0)
@@ -114,8 +104,8 @@ static void db_failed(db_sink_t *db, const char *what, const char *why, bool unr
  * false when stopping. Called with db->mu not held. */
 static bool db_backoff(db_sink_t *db)
 {
-    uint64_t ms = db_backoff_ms(db->attempt - 1, db->backoff_ms, db->max_backoff_ms,
-                                db_rand(db));
+    uint64_t ms = cc_backoff_ms(db->attempt, db->backoff_ms, db->max_backoff_ms,
+                                cc_xorshift32(&db->rng));
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)(ms / 1000);

@@ -120,16 +120,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint32_t http_rand(http_sink_t *hs)
-{
-    uint32_t x = hs->rng;   /* xorshift32: jitter needs spread, not secrecy */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    hs->rng = x;
-    return x;
-}
-
 static void http_status_update(http_sink_t *hs)
 {
     cc_sink_status_t s = CC_SINK_OK;
@@ -508,8 +498,8 @@ static void http_retry(http_sink_t *hs, http_key_t *key, long status, const char
         http_dead_letter(hs, key, status, why);
         return;
     }
-    uint64_t ms = http_backoff_ms(key->attempts, hs->backoff_ms, hs->max_backoff_ms,
-                                  http_rand(hs));
+    uint64_t ms = cc_backoff_ms(key->attempts, hs->backoff_ms, hs->max_backoff_ms,
+                                cc_xorshift32(&hs->rng));
     if (retry_after_ms >= 0 && (uint64_t)retry_after_ms > ms)
         ms = (uint64_t)retry_after_ms;
     /* The first failure of an outage is a warning; the rest are details. */

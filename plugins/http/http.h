@@ -77,11 +77,6 @@ typedef enum http_verdict {
 /* The verdict on an attempt: transport_error when no HTTP status came back. */
 http_verdict_t http_verdict(bool transport_error, long status);
 
-/* Delay before retry number `retry` (1 = the first retry):
- * d = min(max_ms, base_ms * 2^(retry-1)), then "equal jitter": d/2 plus a
- * share of d/2 chosen by `rnd`, so retries spread out but never come early. */
-uint64_t http_backoff_ms(unsigned retry, uint64_t base_ms, uint64_t max_ms, uint32_t rnd);
-
 /* A Retry-After value (delta-seconds or an HTTP-date) in ms from `now`;
  * -1 when absent or unreadable; at most one day. */
 int64_t http_retry_after_ms(const char *value, time_t now);

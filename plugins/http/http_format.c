@@ -127,17 +127,6 @@ http_verdict_t http_verdict(bool transport_error, long status)
     return HTTP_VERDICT_DEAD;
 }
 
-uint64_t http_backoff_ms(unsigned retry, uint64_t base_ms, uint64_t max_ms, uint32_t rnd)
-{
-    uint64_t d = base_ms;
-    for (unsigned i = 1; i < retry && d < max_ms; i++)
-        d *= 2;   /* loop, not a shift: no overflow for any retry count */
-    if (d > max_ms)
-        d = max_ms;
-    uint64_t half = d / 2;
-    return d - half + (half ? rnd % (half + 1) : 0);
-}
-
 int64_t http_retry_after_ms(const char *value, time_t now)
 {
     if (value == NULL)

@@ -243,7 +243,7 @@ static bool mg_is_history_lost(const bson_error_t *err)
 /* After a failure: history lost is fatal or a restart from now; anything
  * else waits out the backoff. Returns false when the thread must end. */
 static bool mg_stream_failed(mg_stream_t *st, const bson_error_t *err, bool at_open,
-                             unsigned *attempt, unsigned *seed)
+                             unsigned *attempt, uint32_t *seed)
 {
     mg_source_t *src = st->src;
     const cc_host_t *host = src->host;
@@ -273,14 +273,9 @@ static bool mg_stream_failed(mg_stream_t *st, const bson_error_t *err, bool at_o
         *attempt = 0;
         return true;
     }
-    unsigned shift = *attempt < 16 ? *attempt : 16;
-    int64_t delay = (int64_t)MG_BACKOFF_MIN_MS << shift;
-    if (delay > MG_BACKOFF_MAX_MS)
-        delay = MG_BACKOFF_MAX_MS;
-    /* Full range jitter over the upper half: many sources restarting
-     * together do not retry in step. */
-    delay = delay / 2 + (int64_t)(rand_r(seed) % (unsigned)(delay / 2 + 1));
     (*attempt)++;
+    int64_t delay = (int64_t)cc_backoff_ms(*attempt, MG_BACKOFF_MIN_MS, MG_BACKOFF_MAX_MS,
+                                           cc_xorshift32(seed));
     /* The server refusing the command (a bad pipeline stage, no replica
      * set, no rights) will not pass by itself: an error every time, with
      * the server's words. A lost connection is a warning, then quieter. */
@@ -301,7 +296,7 @@ void *mg_stream_run(void *arg)
     mg_source_t *src = st->src;
     mongoc_client_t *client = mongoc_client_pool_pop(src->pool);
     unsigned attempt = 0;
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)st;
+    uint32_t seed = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)st;
 
     while (!mg_stopping(st)) {
         bson_error_t err;

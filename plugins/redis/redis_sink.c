@@ -136,8 +136,8 @@ static void rs_lost(redis_sink_t *rs, cc_sink_status_t status, const char *why)
     evtimer_del(rs->timeout_ev);
     uint64_t resend = redis_queue_rewind(&rs->q);
     rs->attempts++;
-    uint64_t ms = redis_backoff_ms(rs->attempts, rs->backoff_ms, rs->max_backoff_ms,
-                                   redis_rand(&rs->rng));
+    uint64_t ms = cc_backoff_ms(rs->attempts, rs->backoff_ms, rs->max_backoff_ms,
+                                cc_xorshift32(&rs->rng));
     /* The first failure of an outage is an error; repeats are details. */
     rs->host->log(rs->self, rs->attempts == 1 ? CC_LOG_ERROR : CC_LOG_DEBUG,
                   "%s: %s; %llu events held (%llu to write again); reconnecting in %llu ms",

@@ -145,8 +145,8 @@ static void rsrc_failed(redis_source_t *rs, const char *why)
 {
     rs->host->source_status(rs->self, CC_SOURCE_CONNECTING);
     rs->attempts++;
-    uint64_t ms = redis_backoff_ms(rs->attempts, rs->backoff_ms, rs->max_backoff_ms,
-                                   redis_rand(&rs->rng));
+    uint64_t ms = cc_backoff_ms(rs->attempts, rs->backoff_ms, rs->max_backoff_ms,
+                                cc_xorshift32(&rs->rng));
     rs->host->log(rs->self, rs->attempts == 1 ? CC_LOG_ERROR : CC_LOG_DEBUG,
                   "%s: %s; reconnecting in %llu ms", rs->where, why, (unsigned long long)ms);
     rsrc_sleep(rs, ms);

@@ -23,27 +23,6 @@ size_t redis_channel(char **buf, size_t *cap, const char *prefix, size_t prefix_
     return n;
 }
 
-uint64_t redis_backoff_ms(unsigned attempt, uint64_t base, uint64_t max, uint32_t rnd)
-{
-    uint64_t d = base ? base : 1;
-    for (unsigned i = 1; i < attempt && d < max; i++)
-        d *= 2;
-    if (d > max)
-        d = max;
-    uint64_t half = d / 2;
-    return half + (half ? rnd % (d - half + 1) : 0);
-}
-
-uint32_t redis_rand(uint32_t *state)
-{
-    uint32_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x;
-    return x;
-}
-
 static int parse_u64(const char *s, const char *end, uint64_t *out)
 {
     uint64_t v = 0;

@@ -1,5 +1,5 @@
 /* plugins/redis/redis_util.h — small pure helpers shared by the redis sink
- * and source: channel names, backoff. Any thread. */
+ * and source: channel names. Any thread. (Backoff: changecast/retry.h.) */
 #ifndef CC_REDIS_UTIL_H
 #define CC_REDIS_UTIL_H
 
@@ -14,13 +14,6 @@
  * 0 on out of memory. */
 size_t redis_channel(char **buf, size_t *cap, const char *prefix, size_t prefix_len,
                      const char *recipient);
-
-/* Delay before attempt `attempt` (1 = first retry): base * 2^(attempt-1),
- * capped at max, then jittered into [d/2, d] with `rnd`. */
-uint64_t redis_backoff_ms(unsigned attempt, uint64_t base, uint64_t max, uint32_t rnd);
-
-/* xorshift32 step: jitter needs spread, not secrecy. *state must be non-zero. */
-uint32_t redis_rand(uint32_t *state);
 
 /* Writes one command in the Redis protocol (RESP: "*<argc>\r\n" then
  * "$<len>\r\n<arg>\r\n" per argument) into *buf (grown with realloc;

@@ -1,8 +1,8 @@
 /* tests/unit/test_db_doc.c — what the database sink stores and how it reads
  * the server's answers, without a server: documents (recipient, broadcast,
  * Extended JSON types, the literal fallback), bulk-insert verdicts
- * (duplicates, refused documents, write concern, broken connections) and
- * backoff delays. plugins/database/db_doc.c is compiled in. */
+ * (duplicates, refused documents, write concern, broken connections).
+ * plugins/database/db_doc.c is compiled in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -233,20 +233,6 @@ static void write_error_index_out_of_range_retries(void **s)
     bson_destroy(reply);
 }
 
-static void backoff_is_capped_and_jittered(void **s)
-{
-    (void)s;
-    assert_int_equal(db_backoff_ms(0, 100, 30000, 0), 50);
-    assert_int_equal(db_backoff_ms(0, 100, 30000, 50), 100);
-    assert_int_equal(db_backoff_ms(0, 100, 30000, 51), 50);
-    assert_int_equal(db_backoff_ms(3, 100, 30000, 0), 400);
-    for (uint32_t r = 0; r < 1000; r += 7) {
-        uint64_t d = db_backoff_ms(40, 100, 30000, r * 2654435761u);
-        assert_true(d >= 15000 && d <= 30000);
-    }
-    assert_int_equal(db_backoff_ms(1000, 1, 1, 0), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,7 +246,6 @@ int main(void)
         cmocka_unit_test(broken_connection_retries_even_with_write_errors),
         cmocka_unit_test(command_error_without_write_errors_retries),
         cmocka_unit_test(write_error_index_out_of_range_retries),
-        cmocka_unit_test(backoff_is_capped_and_jittered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* tests/unit/test_http_format.c — what the http sink sends and decides,
  * without a network: request bodies, dead-letter lines, reasons, verdicts,
- * backoff delays, Retry-After, and the per-recipient ordering queue.
+ * Retry-After, and the per-recipient ordering queue (backoff delays:
+ * test_retry.c).
  * plugins/http/http_format.c and http_queue.c are compiled in. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,24 +90,6 @@ static void verdicts_follow_the_spec(void **s)
     assert_int_equal(http_verdict(false, 410), HTTP_VERDICT_DEAD);
     assert_int_equal(http_verdict(false, 301), HTTP_VERDICT_DEAD);
     assert_int_equal(http_verdict(false, 302), HTTP_VERDICT_DEAD);
-}
-
-static void backoff_doubles_is_capped_and_jitter_stays_in_upper_half(void **s)
-{
-    (void)s;
-    /* rnd 0 gives the smallest delay (half), UINT32_MAX-ish any in range. */
-    assert_int_equal(http_backoff_ms(1, 200, 30000, 0), 100);
-    assert_int_equal(http_backoff_ms(2, 200, 30000, 0), 200);
-    assert_int_equal(http_backoff_ms(3, 200, 30000, 0), 400);
-    assert_int_equal(http_backoff_ms(1, 200, 30000, 100), 200);
-    assert_int_equal(http_backoff_ms(20, 200, 30000, 0), 15000);
-    assert_int_equal(http_backoff_ms(1000, 200, 30000, 15000), 30000);
-    assert_int_equal(http_backoff_ms(UINT32_MAX, 200, 30000, 0), 15000);
-    for (uint32_t r = 0; r < 100000; r += 7) {
-        uint64_t d = http_backoff_ms(4, 200, 30000, r * 2654435761u);
-        assert_true(d >= 800 && d <= 1600);
-    }
-    assert_int_equal(http_backoff_ms(1, 1, 1, 5), 1);
 }
 
 static void retry_after_reads_seconds_and_http_dates(void **s)
@@ -259,7 +242,6 @@ int main(void)
         cmocka_unit_test(body_escapes_recipient_as_json_string),
         cmocka_unit_test(dead_letter_line_has_every_field),
         cmocka_unit_test(verdicts_follow_the_spec),
-        cmocka_unit_test(backoff_doubles_is_capped_and_jitter_stays_in_upper_half),
         cmocka_unit_test(retry_after_reads_seconds_and_http_dates),
         cmocka_unit_test(reasons_quote_a_clean_excerpt_of_the_body),
         cmocka_unit_test(header_id_escapes_control_characters_only),

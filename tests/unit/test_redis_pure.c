@@ -1,5 +1,5 @@
 /* tests/unit/test_redis_pure.c — the redis plugins' pure parts: URIs,
- * channel names, backoff, and the sink's ring of held events (order,
+ * channel names, and the sink's ring of held events (order,
  * rewind after a lost connection, acks in contiguous runs). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -159,21 +159,6 @@ static void stream_ids_parse_compare_and_print(void **unused)
     assert_int_equal(redis_sid_parse(NULL, &a), -1);
 }
 
-static void backoff_doubles_caps_and_jitters_within_half(void **unused)
-{
-    (void)unused;
-    for (uint32_t r = 0; r < 1000; r += 37) {
-        uint64_t d1 = redis_backoff_ms(1, 100, 5000, r);
-        assert_true(d1 >= 50 && d1 <= 100);
-        uint64_t d3 = redis_backoff_ms(3, 100, 5000, r);
-        assert_true(d3 >= 200 && d3 <= 400);
-        uint64_t d30 = redis_backoff_ms(30, 100, 5000, r);
-        assert_true(d30 >= 2500 && d30 <= 5000);
-    }
-    uint32_t s = 1;
-    assert_int_not_equal(redis_rand(&s), redis_rand(&s));
-}
-
 /* Fake events: only their addresses matter to the queue. */
 static cc_event_t *ev_at(size_t i)
 {
@@ -256,7 +241,6 @@ int main(void)
         cmocka_unit_test(channel_names_are_the_python_packages),
         cmocka_unit_test(commands_are_formatted_in_resp),
         cmocka_unit_test(stream_ids_parse_compare_and_print),
-        cmocka_unit_test(backoff_doubles_caps_and_jitters_within_half),
         cmocka_unit_test(queue_sends_in_order_and_acks_what_was_answered),
         cmocka_unit_test(queue_grows_and_acks_across_the_wrap),
     };

@@ -11,5 +11,6 @@
 #include "changecast/error.h"
 #include "changecast/config.h"
 #include "changecast/plugin.h"
+#include "changecast/retry.h"
 
 #endif
