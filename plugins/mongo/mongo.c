@@ -383,7 +383,8 @@ static int mg_check(cc_instance_t *self, const cc_host_t *host)
     mongoc_init();
     /* libmongoc's own words on a bad string are dropped: ours name the key. */
     pthread_once(&mg_log_once, mg_log_install);
-    int rc = mg_read_config(self, host, cc_place(host, self, "sources", buf, sizeof buf), &uri, &cfg);
+    const char *place = cc_place(host, self, "sources", buf, sizeof buf);
+    int rc = mg_read_config(self, host, place, &uri, &cfg);
     mg_config_free(&cfg, host);
     mongoc_uri_destroy(uri);
     return rc;
