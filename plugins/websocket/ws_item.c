@@ -32,8 +32,6 @@ void ws_blob_cleanup_cb(const void *data, size_t len, void *arg)
 
 int ws_blob_send(ws_blob_t *b, struct evbuffer *out)
 {
-    if (b->len <= WS_BLOB_COPY_MAX)
-        return evbuffer_add(out, b->data, b->len) == 0 ? 0 : CC_ENOMEM;
     b->refs++;   /* owned by the evbuffer from here; its cleanup drops it */
     if (evbuffer_add_reference(out, b->data, b->len, ws_blob_cleanup_cb, b) != 0) {
         b->refs--;

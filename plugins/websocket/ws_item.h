@@ -35,16 +35,8 @@ void ws_blob_unref(ws_blob_t *b);
 /* The evbuffer cleanup callback of a blob reference: drops one count. */
 void ws_blob_cleanup_cb(const void *data, size_t len, void *arg);
 
-/* Frames up to this size are copied into a socket's output, where evbuffer
- * packs them into its chains: a reference costs a chain of its own per
- * frame per socket (1040 bytes of heap in libevent 2.1, measured), three
- * times a typical envelope, and max_queue_bytes counts frame bytes. Bigger
- * frames are shared by reference. */
-#define WS_BLOB_COPY_MAX 1024
-
-/* Appends the blob to `out`: a copy up to WS_BLOB_COPY_MAX bytes, else a
- * reference that takes one count, which the evbuffer drops when done.
- * Returns 0 or CC_ENOMEM. */
+/* Appends the blob to `out` as a reference (no copy): takes one count, which
+ * the evbuffer drops when done. Returns 0 or CC_ENOMEM. */
 int ws_blob_send(ws_blob_t *b, struct evbuffer *out);
 
 typedef struct ws_item {
