@@ -456,18 +456,12 @@ static void jsonl_free(jsonl_t *js)
     free(js);
 }
 
-static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
+/* The config as init and check read it (path, rate, on_eof, fields,
+ * recipient); nothing opened. 0 or CC_ECONFIG/CC_ENOMEM (logged). */
+static int jsonl_read_config(jsonl_t *js)
 {
-    jsonl_t *js = calloc(1, sizeof *js);
-    if (js == NULL) {
-        host->log(self, CC_LOG_ERROR, "out of memory");
-        return CC_ENOMEM;
-    }
-    js->self = self;
-    js->host = host;
-    js->fd = -1;
-    atomic_init(&js->stopping, false);
-
+    cc_instance_t *self = js->self;
+    const cc_host_t *host = js->host;
     js->path = host->config_path(self, "path");
     if (js->path == NULL || *js->path == '\0')
         js->path = "-";
@@ -477,7 +471,6 @@ static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
     js->rate = host->config_double(self, "rate", 0);
     if (!(js->rate >= 0)) {
         host->log(self, CC_LOG_ERROR, "config.rate: expected a number of events per second >= 0");
-        jsonl_free(js);
         return CC_ECONFIG;
     }
     const char *on_eof = host->config_string(self, "on_eof");
@@ -489,7 +482,6 @@ static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
         js->on_eof = JSONL_EOF_STAY;
     } else {
         host->log(self, CC_LOG_ERROR, "config.on_eof: expected \"finish\", \"follow\" or \"stay\"");
-        jsonl_free(js);
         return CC_ECONFIG;
     }
 
@@ -498,14 +490,12 @@ static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
         js->fields = calloc(js->n_fields, sizeof *js->fields);
         if (js->fields == NULL) {
             host->log(self, CC_LOG_ERROR, "out of memory");
-            jsonl_free(js);
             return CC_ENOMEM;
         }
         for (size_t i = 0; i < js->n_fields; i++) {
             js->fields[i] = host->config_string_at(self, "fields", i);
             if (js->fields[i] == NULL) {
                 host->log(self, CC_LOG_ERROR, "config.fields[%zu]: expected a string", i);
-                jsonl_free(js);
                 return CC_ECONFIG;
             }
         }
@@ -515,10 +505,49 @@ static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
         recipient = NULL;
     if (js->n_fields > 0 || recipient != NULL) {
         js->shape = host->shape_new(self, js->fields, js->n_fields, recipient);
-        if (js->shape == NULL) {
-            jsonl_free(js);   /* shape_new logged why */
-            return CC_ECONFIG;
-        }
+        if (js->shape == NULL)
+            return CC_ECONFIG;   /* shape_new logged why */
+    }
+    return 0;
+}
+
+/* A source with nothing opened yet. Returns new (jsonl_free) or NULL after
+ * logging. */
+static jsonl_t *jsonl_new(cc_instance_t *self, const cc_host_t *host)
+{
+    jsonl_t *js = calloc(1, sizeof *js);
+    if (js == NULL) {
+        host->log(self, CC_LOG_ERROR, "out of memory");
+        return NULL;
+    }
+    js->self = self;
+    js->host = host;
+    js->fd = -1;
+    atomic_init(&js->stopping, false);
+    return js;
+}
+
+/* changecast check: the config as init reads it; the file is not opened
+ * (it may come later: a FIFO, a capture being written). */
+static int jsonl_check(cc_instance_t *self, const cc_host_t *host)
+{
+    jsonl_t *js = jsonl_new(self, host);
+    if (js == NULL)
+        return CC_ENOMEM;
+    int rc = jsonl_read_config(js);
+    jsonl_free(js);
+    return rc;
+}
+
+static int jsonl_init(cc_instance_t *self, const cc_host_t *host, void **state)
+{
+    jsonl_t *js = jsonl_new(self, host);
+    if (js == NULL)
+        return CC_ENOMEM;
+    int rc = jsonl_read_config(js);
+    if (rc != 0) {
+        jsonl_free(js);
+        return rc;
     }
 
     if (js->is_stdin) {
@@ -649,6 +678,7 @@ static const cc_plugin_t jsonl_plugin = {
     .stop = jsonl_stop,
     .destroy = jsonl_destroy,
     .flags = 0,
+    .check = jsonl_check,
 };
 
 CC_PLUGIN_ENTRY(jsonl_plugin)

@@ -83,6 +83,21 @@ def test_check_asks_each_plugin_about_its_config(tmp_path, changecast_bin, plugi
     assert r.stdout == ""
 
 
+def test_check_asks_sources_too(tmp_path, changecast_bin, plugin_dir):
+    """A source's own check: a jsonl recipient path with an empty segment
+    is refused by check as by run, and the input file is not opened."""
+    m = json.loads(manifest(plugin_dir))
+    m["sources"] = [dict(SRC, config={"path": "missing.jsonl", "recipient": "a..b"})]
+    (tmp_path / "bad.json").write_text(json.dumps(m))
+    r = run_cli(changecast_bin, "check", "-c", "bad.json", cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert 'recipient: empty path segment in \\"a..b\\"' in r.stderr, r.stderr
+    m["sources"] = [dict(SRC, config={"path": "missing.jsonl", "recipient": "a.b"})]
+    (tmp_path / "good.json").write_text(json.dumps(m))
+    r = run_cli(changecast_bin, "check", "-c", "good.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr   # the file may come later (a FIFO, a capture)
+
+
 def test_check_creates_no_dead_letter_file(tmp_path, changecast_bin, plugin_dir):
     """A sound http sink passes check, and its dead-letter file (opened at
     run) is not created by it."""
