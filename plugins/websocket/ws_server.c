@@ -374,6 +374,19 @@ static void ws_head_read_cb(struct bufferevent *bev, void *arg)
 /* ------------------------------------------------------------------ */
 /* Accepting                                                           */
 
+void ws_socket_tune(evutil_socket_t fd, int ping_ms)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* live feed: no Nagle delay */
+    /* What we send must be acknowledged within two ping periods, or the
+     * kernel drops the connection. An SSE client never writes, so a
+     * vanished one (power, network: no RST) would otherwise hold its socket
+     * through TCP's ~15 minutes of retransmits; ": ping" comments give the
+     * timer something to time. */
+    unsigned int ms = (unsigned int)ping_ms * 2u;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+}
+
 static void ws_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                          int socklen, void *arg)
 {
@@ -387,8 +400,7 @@ static void ws_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
         evutil_closesocket(fd);
         return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* live feed: no Nagle delay */
+    ws_socket_tune(fd, ws->ping_ms);
     struct bufferevent *bev;
     if (ws->ssl_ctx != NULL) {
         SSL *ssl = SSL_new(ws->ssl_ctx);

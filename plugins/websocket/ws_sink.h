@@ -152,6 +152,9 @@ ws_conn_t *ws_hub_find(const ws_hub_t *h, const char *recipient);
 /* "host:port" (port 0 = any free one) into *ss. 0 or -1. */
 int ws_listen_parse(const char *listen, struct sockaddr_storage *ss, int *len);
 int ws_server_start(ws_sink_t *ws);
+/* An accepted socket's options: no Nagle delay, and unacknowledged data
+ * drops it after 2 x ping_ms (dead peers, SSE ones included). */
+void ws_socket_tune(evutil_socket_t fd, int ping_ms);
 void ws_server_stop(ws_sink_t *ws);
 /* Frees the SSL_CTX built by ws_server_tls_init. */
 int ws_server_tls_init(ws_sink_t *ws);

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -475,6 +476,36 @@ static void client_frames_get_pongs_echoes_and_close_codes(void **vs)
     free(cs);
 }
 
+/* Accepted sockets: no Nagle, and a dead peer's unacknowledged bytes drop
+ * the connection after two ping periods (TCP_USER_TIMEOUT). */
+static void accepted_sockets_time_out_unacknowledged_data(void **s)
+{
+    (void)s;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
+    int fd = accept(l, NULL, NULL);
+    assert_true(fd >= 0);
+    ws_socket_tune(fd, 1500);
+    unsigned int ms = 0;
+    int nodelay = 0;
+    socklen_t len = sizeof ms;
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, &len), 0);
+    assert_int_equal(ms, 3000);
+    len = sizeof nodelay;
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+    assert_int_equal(nodelay, 1);
+    close(fd);
+    close(c);
+    close(l);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -485,6 +516,7 @@ int main(void)
         T(events_reach_their_recipient_and_broadcasts_reach_all),
         T(the_upgrade_applies_the_token_table),
         T(client_frames_get_pongs_echoes_and_close_codes),
+        cmocka_unit_test(accepted_sockets_time_out_unacknowledged_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
