@@ -67,15 +67,34 @@ void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* "00" .. "99": two digits per division (three integers per envelope). */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 void cc_buf_put_uint(cc_buf_t *b, uint64_t v)
 {
     char tmp[20];
     size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    cc_buf_append(b, tmp + i, sizeof tmp - i);
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(tmp + i, digit_pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(tmp + i, digit_pairs + 2 * v, 2);
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
+    size_t n = sizeof tmp - i;
+    if (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0)
+        return;
+    memcpy(b->data + b->len, tmp + i, n);
+    b->len += n;
+    b->data[b->len] = '\0';
 }
 
 void cc_buf_put_int(cc_buf_t *b, int64_t v)
@@ -164,6 +183,24 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *skip)
     return 0;
 }
 
+#define SWAR_ONES UINT64_C(0x0101010101010101)
+#define SWAR_HIGHS UINT64_C(0x8080808080808080)
+
+/* Nonzero when any of the 8 bytes at p is not json_plain: a control
+ * character (< 0x20), '"', '\\', or a byte >= 0x80. Each test is exact for
+ * "some byte matches" (borrows only propagate past a byte that matched). */
+static inline uint64_t swar_special(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t q = x ^ (SWAR_ONES * '"');
+    uint64_t bs = x ^ (SWAR_ONES * '\\');
+    uint64_t ctl = (x - SWAR_ONES * 0x20) & ~x;        /* byte < 0x20 (or >= 0x80) */
+    uint64_t zq = (q - SWAR_ONES) & ~q;                 /* byte == '"' */
+    uint64_t zb = (bs - SWAR_ONES) & ~bs;               /* byte == '\\' */
+    return (ctl | zq | zb | x) & SWAR_HIGHS;
+}
+
 void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -176,6 +213,10 @@ void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n)
     b->data[b->len++] = '"';
     while (i < n) {
         size_t start = i;
+        /* Eight bytes at a time while none needs attention, then byte by
+         * byte up to the one that does. */
+        while (n - i >= 8 && !swar_special(p + i))
+            i += 8;
         while (i < n && json_plain[p[i]])
             i++;
         if (i > start)

@@ -492,18 +492,27 @@ static int resolve_top(const bson_t *change, const top_slot_t *top, const int *h
     return cc_envelope_resolve(change, path, cb, arg);
 }
 
-/* Finds `key` in the document under `parent`, with type `type`. */
-static int sub_find(const bson_iter_t *parent, const char *key, bson_type_t type, bson_iter_t *out)
+/* Finds `key` (klen bytes) in the document under `parent`, with type
+ * `type` (any with BSON_TYPE_EOD). The first member of that name counts, as
+ * with bson_iter_find; key lengths are compared first, so the members
+ * passed over cost no strlen or strncmp. */
+static int sub_find(const bson_iter_t *parent, const char *key, uint32_t klen, bson_type_t type,
+                    bson_iter_t *out)
 {
     bson_iter_t child;
-    if (bson_iter_type(parent) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(parent, &child) ||
-        !bson_iter_find(&child, key))
+    if (bson_iter_type(parent) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(parent, &child))
         return 0;
-    if (type != BSON_TYPE_EOD && bson_iter_type(&child) != type)
-        return 0;
-    *out = child;
-    return 1;
+    while (bson_iter_next(&child)) {
+        if (bson_iter_key_len(&child) != klen || memcmp(bson_iter_key(&child), key, klen) != 0)
+            continue;
+        if (type != BSON_TYPE_EOD && bson_iter_type(&child) != type)
+            return 0;
+        *out = child;
+        return 1;
+    }
+    return 0;
 }
+#define SUB_FIND(parent, lit, type, out) sub_find((parent), "" lit, sizeof(lit) - 1, (type), (out))
 
 /* Maps a renderer's error to the builder's contract, with a message. */
 static int render_fail(int rc, const char *what, char *err, size_t errlen)
@@ -573,14 +582,14 @@ static int render_update(cc_buf_t *b, const top_slot_t *top, const int *have, ch
     bson_iter_t f;
     int rc;
     cc_buf_lit(b, ",\"update\":{\"updated\":");
-    if (have[K_UPDESC] && sub_find(&top[K_UPDESC].it, "updatedFields", BSON_TYPE_DOCUMENT, &f)) {
+    if (have[K_UPDESC] && SUB_FIND(&top[K_UPDESC].it, "updatedFields", BSON_TYPE_DOCUMENT, &f)) {
         if ((rc = cc_ejson_append_value(b, &f)) != 0)
             return render_fail(rc, "updateDescription.updatedFields", err, errlen);
     } else {
         cc_buf_lit(b, "{}");
     }
     cc_buf_lit(b, ",\"removed\":");
-    if (have[K_UPDESC] && sub_find(&top[K_UPDESC].it, "removedFields", BSON_TYPE_ARRAY, &f)) {
+    if (have[K_UPDESC] && SUB_FIND(&top[K_UPDESC].it, "removedFields", BSON_TYPE_ARRAY, &f)) {
         if ((rc = cc_ejson_append_value(b, &f)) != 0)
             return render_fail(rc, "updateDescription.removedFields", err, errlen);
     } else {
@@ -658,9 +667,9 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     bson_iter_t db_it, coll_it;
     const char *db = NULL, *coll = "";
     uint32_t db_len = 0, coll_len = 0;
-    if (have[K_NS] && sub_find(&top[K_NS].it, "db", BSON_TYPE_UTF8, &db_it))
+    if (have[K_NS] && SUB_FIND(&top[K_NS].it, "db", BSON_TYPE_UTF8, &db_it))
         db = bson_iter_utf8(&db_it, &db_len);
-    if (have[K_NS] && sub_find(&top[K_NS].it, "coll", BSON_TYPE_UTF8, &coll_it))
+    if (have[K_NS] && SUB_FIND(&top[K_NS].it, "coll", BSON_TYPE_UTF8, &coll_it))
         coll = bson_iter_utf8(&coll_it, &coll_len);
 
     memset(&rs, 0, sizeof rs);
@@ -678,7 +687,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
      * event) reads as document_id would, so "snapshot:42" stays itself. */
     bson_iter_t data_it;
     size_t tok_off = b.len;
-    if (sub_find(&top[K_ID].it, "_data", BSON_TYPE_UTF8, &data_it)) {
+    if (SUB_FIND(&top[K_ID].it, "_data", BSON_TYPE_UTF8, &data_it)) {
         uint32_t n = 0;
         const char *s = bson_iter_utf8(&data_it, &n);
         cc_buf_append(&b, s, n);
@@ -691,7 +700,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
 
     bson_iter_t key_it;
     size_t docid_off = b.len;
-    if (have[K_DOCKEY] && sub_find(&top[K_DOCKEY].it, "_id", BSON_TYPE_EOD, &key_it) &&
+    if (have[K_DOCKEY] && SUB_FIND(&top[K_DOCKEY].it, "_id", BSON_TYPE_EOD, &key_it) &&
         (rc = cc_envelope_id_string(&b, &key_it)) != 0) {
         rc = render_fail(rc, "documentKey._id", err, errlen);
         goto fail;

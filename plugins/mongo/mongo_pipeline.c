@@ -33,12 +33,22 @@ void mg_from_clear(mg_from_t *f)
 
 int mg_from_set_token(mg_from_t *f, mg_from_kind_t kind, const bson_t *token)
 {
-    bson_t *copy = bson_copy(token);
-    if (copy == NULL)
-        return CC_ENOMEM;
-    mg_from_clear(f);
+    /* Once per change read: the token's bson_t is kept and refilled, not
+     * copied anew (bson_copy is an aligned malloc, and a free each time). */
+    if (f->token != NULL) {
+        bson_reinit(f->token);
+        if (!bson_concat(f->token, token)) {
+            mg_from_clear(f);
+            return CC_ENOMEM;
+        }
+    } else {
+        bson_t *copy = bson_copy(token);
+        if (copy == NULL)
+            return CC_ENOMEM;
+        f->token = copy;
+    }
     f->kind = kind;
-    f->token = copy;
+    f->t = f->i = 0;
     return 0;
 }
 
