@@ -77,17 +77,25 @@ void cc_buf_put_uint(cc_buf_t *b, uint64_t v)
 {
     char tmp[20];
     size_t i = sizeof tmp;
-    while (v >= 100) {
+    while (v > UINT32_MAX) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
         i -= 2;
         memcpy(tmp + i, digit_pairs + 2 * r, 2);
     }
-    if (v >= 10) {
+    /* 32-bit divisions from here: cheaper, and most values are small. */
+    uint32_t w = (uint32_t)v;
+    while (w >= 100) {
+        unsigned r = w % 100;
+        w /= 100;
         i -= 2;
-        memcpy(tmp + i, digit_pairs + 2 * v, 2);
+        memcpy(tmp + i, digit_pairs + 2 * r, 2);
+    }
+    if (w >= 10) {
+        i -= 2;
+        memcpy(tmp + i, digit_pairs + 2 * w, 2);
     } else {
-        tmp[--i] = (char)('0' + v);
+        tmp[--i] = (char)('0' + w);
     }
     size_t n = sizeof tmp - i;
     if (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0)
@@ -208,9 +216,28 @@ void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n)
     size_t i = 0;
 
     /* Most strings need no escaping: reserve once for the common case. */
-    if (cc_buf_reserve(b, n + 2) != 0)
+    if (b->cap - b->len <= n + 2 && cc_buf_reserve(b, n + 2) != 0)
         return;
-    b->data[b->len++] = '"';
+    /* The common case: nothing to escape, one copy between the quotes. */
+    while (n - i >= 8 && !swar_special(p + i))
+        i += 8;
+    if (i < n && n - i < 8 && n >= 8 && !swar_special(p + n - 8))
+        i = n;   /* the tail, as the last 8 bytes (they overlap checked ones) */
+    while (i < n && json_plain[p[i]])
+        i++;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    if (i == n) {
+        if (n)
+            memcpy(o, p, n);
+        o[n] = '"';
+        o[n + 1] = '\0';
+        b->len += n + 2;
+        return;
+    }
+    b->len++;
+    if (i > 0)
+        cc_buf_append(b, p, i);
     while (i < n) {
         size_t start = i;
         /* Eight bytes at a time while none needs attention, then byte by

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "changecast/error.h"
+#include "core/bson_next.h"
 
 /* ---- scalars ---------------------------------------------------------- */
 
@@ -252,12 +253,12 @@ static int put_container(cc_buf_t *out, bson_iter_t *child, int is_array, int de
         return CC_ERANGE;
     cc_buf_putc(out, is_array ? '[' : '{');
     int first = 1;
-    while (bson_iter_next(child)) {
+    while (cc_bson_next(child)) {
         if (!first)
             cc_buf_putc(out, ',');
         first = 0;
         if (!is_array) {
-            cc_buf_json_string(out, bson_iter_key(child), bson_iter_key_len(child));
+            cc_buf_json_string(out, bson_iter_key_unsafe(child), cc_bson_key_len(child));
             cc_buf_putc(out, ':');
         }
         int rc = put_value(out, child, depth);
@@ -272,7 +273,7 @@ static int put_container(cc_buf_t *out, bson_iter_t *child, int is_array, int de
 
 static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
 {
-    switch (bson_iter_type(it)) {
+    switch (bson_iter_type_unsafe(it)) {
     case BSON_TYPE_DOUBLE:
         cc_ejson_double(out, bson_iter_double(it));
         break;
@@ -285,7 +286,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
     case BSON_TYPE_DOCUMENT:
     case BSON_TYPE_ARRAY: {
         bson_iter_t child;
-        if (!bson_iter_recurse(it, &child))
+        if (!cc_bson_recurse(it, &child))
             return CC_EPARSE;
         return put_container(out, &child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "changecast/error.h"
+#include "core/bson_next.h"
 #include "core/buf.h"
 #include "core/ejson.h"
 
@@ -165,7 +166,7 @@ static int walk(const bson_iter_t *start, const char *rest, cc_path_cb cb, void 
         if (parse_index(rest, seglen, &idx)) {
             uint32_t i = 0;
             int found = 0;
-            while (bson_iter_next(&child))
+            while (cc_bson_next(&child))
                 if (i++ == idx) {
                     found = 1;
                     break;
@@ -178,7 +179,7 @@ static int walk(const bson_iter_t *start, const char *rest, cc_path_cb cb, void 
         }
         /* MongoDB semantics: a field name applied to an array looks into
          * each of its documents (not into nested arrays). */
-        while (bson_iter_next(&child)) {
+        while (cc_bson_next(&child)) {
             bson_iter_t grand;
             if (bson_iter_type(&child) != BSON_TYPE_DOCUMENT ||
                 !bson_iter_recurse(&child, &grand) ||
@@ -421,7 +422,7 @@ static int recipient_cb(void *arg, const bson_iter_t *v)
     bson_iter_t child;
     if (!bson_iter_recurse(v, &child))
         return CC_EPARSE;
-    while (bson_iter_next(&child)) {
+    while (cc_bson_next(&child)) {
         if (is_nullish(&child))
             continue;
         int rc = rset_add_value(rs, &child);
@@ -500,12 +501,18 @@ static int sub_find(const bson_iter_t *parent, const char *key, uint32_t klen, b
                     bson_iter_t *out)
 {
     bson_iter_t child;
-    if (bson_iter_type(parent) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(parent, &child))
+    if (bson_iter_type_unsafe(parent) != BSON_TYPE_DOCUMENT || !cc_bson_recurse(parent, &child))
         return 0;
-    while (bson_iter_next(&child)) {
-        if (bson_iter_key_len(&child) != klen || memcmp(bson_iter_key(&child), key, klen) != 0)
+    while (cc_bson_next(&child)) {
+        if (cc_bson_key_len(&child) != klen)
             continue;
-        if (type != BSON_TYPE_EOD && bson_iter_type(&child) != type)
+        const char *k = bson_iter_key_unsafe(&child);
+        uint32_t j = 0;
+        while (j < klen && k[j] == key[j])   /* a few bytes: no memcmp call */
+            j++;
+        if (j < klen)
+            continue;
+        if (type != BSON_TYPE_EOD && bson_iter_type_unsafe(&child) != type)
             return 0;
         *out = child;
         return 1;
@@ -635,15 +642,25 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         return CC_EPARSE;
     }
     cc_buf_reset(&b);
-    while (bson_iter_next(&it)) {
-        const char *key = bson_iter_key(&it);
-        uint32_t klen = bson_iter_key_len(&it);
-        for (int k = 0; k < K_COUNT; k++) {
-            if (!have[k] && klen == top_key_lens[k] && memcmp(key, top_keys[k], klen) == 0) {
-                top[k].it = it;
-                have[k] = 1;
-                break;
-            }
+    while (cc_bson_next(&it)) {
+        const char *key = bson_iter_key_unsafe(&it);
+        uint32_t klen = cc_bson_key_len(&it);
+        /* By length first: at most two candidates share one. */
+        int k;
+        switch (klen) {
+        case 2: k = K_NS; break;
+        case 3: k = K_ID; break;
+        case 8: k = K_WALL; break;
+        case 11: k = key[0] == 'd' ? K_DOCKEY : K_CLUSTER; break;
+        case 12: k = K_FULL; break;
+        case 13: k = K_OP; break;
+        case 17: k = K_UPDESC; break;
+        case 24: k = K_BEFORE; break;
+        default: continue;
+        }
+        if (!have[k] && memcmp(key, top_keys[k], klen) == 0) {
+            top[k].it = it;
+            have[k] = 1;
         }
     }
     if (it.err_off) {
@@ -819,6 +836,13 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
             .collection = coll,
             .document_id = b.data + docid_off,
             .timestamp = ts,
+            .have_lens = 1,
+            .id_len = id_len,
+            .recipient_len = r ? r->len : 0,
+            .operation_len = op_len,
+            .database_len = db ? db_len : 0,
+            .collection_len = coll_len,
+            .document_id_len = docid_len,
         };
         cc_event_t *ev = cc_event_new(&init);
         if (!ev)
