@@ -7,9 +7,10 @@
  * document, array, ObjectId, bool, date, null, int32, timestamp, int64),
  * setting the iterator exactly as libbson would (the offsets bson_iter_t
  * exposes in libbson's public header, which its own inline accessors
- * read). Anything else (the end, another type, any bound it would have to
- * judge) is handed to bson_iter_next itself, from the same state: corrupt
- * BSON is refused by libbson, with libbson's err_off. Not a parser:
+ * read), and the end of a document. Anything else (another type, any
+ * bound it would have to judge) is handed to bson_iter_next itself, from
+ * the same state: corrupt BSON is refused by libbson, with libbson's
+ * err_off. Not a parser:
  * tests/unit/test_bson_next.c checks it against libbson, state for state,
  * on mutated documents, and the fuzz target fuzz_event runs it on raw BSON.
  */
@@ -26,12 +27,38 @@ static inline bool cc_bson_next(bson_iter_t *it)
     const uint8_t *d = it->raw;
     uint32_t len = it->len;
     uint32_t o = it->next_off;
+    if (d != NULL && len >= 5 && o == len - 1 && d[o] == 0) {
+        /* The end, as libbson leaves it: positioned on the terminator,
+         * no key found after it, the iterator invalidated. */
+        it->off = o;
+        it->type = o;
+        it->key = o + 1;
+        it->d1 = it->d2 = it->d3 = it->d4 = 0;
+        it->raw = NULL;
+        it->len = 0;
+        it->next_off = 0;
+        return false;
+    }
     /* Room for a type byte, a one-byte key and its NUL before the last
-     * byte; else (and at the end) libbson decides. */
+     * byte; else libbson decides. */
     if (d == NULL || len < 4 || o >= len - 3)
         return bson_iter_next(it);
     uint8_t t = d[o];
     uint32_t k = o + 1, v = k;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* The key's NUL, eight bytes at a time while they are in bounds: the
+     * lowest flagged byte of the zero-byte test is exact. */
+    while (len - v >= 8) {
+        uint64_t x;
+        memcpy(&x, d + v, 8);
+        uint64_t z = (x - UINT64_C(0x0101010101010101)) & ~x & UINT64_C(0x8080808080808080);
+        if (z != 0) {
+            v += (uint32_t)__builtin_ctzll(z) / 8;
+            break;
+        }
+        v += 8;
+    }
+#endif
     while (v < len && d[v] != 0)
         v++;
     if (v >= len)

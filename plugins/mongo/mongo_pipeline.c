@@ -33,14 +33,17 @@ void mg_from_clear(mg_from_t *f)
 
 int mg_from_set_token(mg_from_t *f, mg_from_kind_t kind, const bson_t *token)
 {
-    /* Once per change read: the token's bson_t is kept and refilled, not
-     * copied anew (bson_copy is an aligned malloc, and a free each time). */
+    /* Once per change read: the token's bson_t is kept and its bytes
+     * overwritten, not copied anew (bson_copy is an aligned malloc, and a
+     * free each time). */
     if (f->token != NULL) {
         bson_reinit(f->token);
-        if (!bson_concat(f->token, token)) {
+        uint8_t *room = bson_reserve_buffer(f->token, token->len);
+        if (room == NULL) {
             mg_from_clear(f);
             return CC_ENOMEM;
         }
+        memcpy(room, bson_get_data(token), token->len);
     } else {
         bson_t *copy = bson_copy(token);
         if (copy == NULL)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/bson_next.h"   /* header only (inline): no core symbol */
 #include "plugins/mongo/mongo.h"
 
 #define MG_BACKOFF_MIN_MS 100
@@ -105,10 +106,11 @@ static void mg_top_scan(const bson_t *doc, bool want_ns, mg_top_slot_t *top, boo
         have[k] = false;
     if (!bson_iter_init(&it, doc))
         return;
-    while (missing > 0 && bson_iter_next(&it)) {
-        uint32_t klen = bson_iter_key_len(&it);
+    while (missing > 0 && cc_bson_next(&it)) {
+        uint32_t klen = cc_bson_key_len(&it);
         for (int k = 0; k < MG_TOP_COUNT; k++) {
-            if (!have[k] && klen == lens[k] && memcmp(bson_iter_key(&it), keys[k], klen) == 0) {
+            if (!have[k] && klen == lens[k] &&
+                memcmp(bson_iter_key_unsafe(&it), keys[k], klen) == 0) {
                 top[k].it = it;
                 have[k] = true;
                 if (k != MG_TOP_NS || want_ns)
