@@ -278,9 +278,9 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         cc_ejson_double(out, bson_iter_double(it));
         break;
     case BSON_TYPE_UTF8: {
-        uint32_t n = 0;
-        const char *s = bson_iter_utf8(it, &n);
-        put_string(out, s, n);
+        size_t n = 0;
+        const char *s = bson_iter_utf8_unsafe(it, &n);
+        put_string(out, s, (uint32_t)n);
         break;
     }
     case BSON_TYPE_DOCUMENT:
@@ -288,7 +288,8 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         bson_iter_t child;
         if (!cc_bson_recurse(it, &child))
             return CC_EPARSE;
-        return put_container(out, &child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
+        return put_container(out, &child, bson_iter_type_unsafe(it) == BSON_TYPE_ARRAY,
+                             depth + 1);
     }
     case BSON_TYPE_BINARY: {
         bson_subtype_t sub;
@@ -375,7 +376,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         break;
     }
     case BSON_TYPE_INT32:
-        cc_buf_put_int(out, bson_iter_int32(it));
+        cc_buf_put_int(out, bson_iter_int32_unsafe(it));
         break;
     case BSON_TYPE_TIMESTAMP: {
         uint32_t t = 0, i = 0;
@@ -388,7 +389,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         break;
     }
     case BSON_TYPE_INT64:
-        cc_buf_put_int(out, bson_iter_int64(it));
+        cc_buf_put_int(out, bson_iter_int64_unsafe(it));
         break;
     case BSON_TYPE_DECIMAL128: {
         bson_decimal128_t dec;

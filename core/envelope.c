@@ -229,6 +229,15 @@ int cc_envelope_resolve(const bson_t *change, const char *path, cc_path_cb cb, v
     return walk(&it, next, cb, arg);
 }
 
+/* bson_iter_utf8 for an element known to be a string, inline. */
+static inline const char *utf8_of(const bson_iter_t *it, uint32_t *n)
+{
+    size_t len = 0;
+    const char *s = bson_iter_utf8_unsafe(it, &len);
+    *n = (uint32_t)len;
+    return s;
+}
+
 /* ---- id strings ------------------------------------------------------- */
 
 int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
@@ -236,7 +245,7 @@ int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
     switch (bson_iter_type(value)) {
     case BSON_TYPE_UTF8: {
         uint32_t n = 0;
-        const char *s = bson_iter_utf8(value, &n);
+        const char *s = utf8_of(value, &n);
         cc_buf_append(out, s, n);
         break;
     }
@@ -247,10 +256,10 @@ int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
         break;
     }
     case BSON_TYPE_INT32:
-        cc_buf_put_int(out, bson_iter_int32(value));
+        cc_buf_put_int(out, bson_iter_int32_unsafe(value));
         break;
     case BSON_TYPE_INT64:
-        cc_buf_put_int(out, bson_iter_int64(value));
+        cc_buf_put_int(out, bson_iter_int64_unsafe(value));
         break;
     case BSON_TYPE_DOUBLE:
         cc_ejson_double(out, bson_iter_double(value));
@@ -268,7 +277,7 @@ int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
  * cannot move while it is read. */
 static void json_self(cc_buf_t *b, size_t off, size_t n)
 {
-    if (cc_buf_reserve(b, 6 * n + 2) != 0)
+    if (b->cap - b->len <= 6 * n + 2 && cc_buf_reserve(b, 6 * n + 2) != 0)
         return;
     cc_buf_json_string(b, b->data + off, n);
 }
@@ -276,7 +285,7 @@ static void json_self(cc_buf_t *b, size_t off, size_t n)
 /* Appends a copy of b[off, off+n) to b (reserve first: same buffer). */
 static void copy_self(cc_buf_t *b, size_t off, size_t n)
 {
-    if (n == 0 || cc_buf_reserve(b, n) != 0)
+    if (n == 0 || (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0))
         return;
     memcpy(b->data + b->len, b->data + off, n);
     b->len += n;
@@ -521,6 +530,31 @@ static int sub_find(const bson_iter_t *parent, const char *key, uint32_t klen, b
 }
 #define SUB_FIND(parent, lit, type, out) sub_find((parent), "" lit, sizeof(lit) - 1, (type), (out))
 
+/* ns.db and ns.coll in one pass, each as SUB_FIND(..., BSON_TYPE_UTF8)
+ * would find it: the first member of the name, if it is a string. */
+static void find_ns(const bson_iter_t *ns, const char **db, uint32_t *db_len, const char **coll,
+                    uint32_t *coll_len)
+{
+    bson_iter_t child;
+    int seen_db = 0, seen_coll = 0;
+    if (bson_iter_type_unsafe(ns) != BSON_TYPE_DOCUMENT || !cc_bson_recurse(ns, &child))
+        return;
+    while ((!seen_db || !seen_coll) && cc_bson_next(&child)) {
+        uint32_t klen = cc_bson_key_len(&child);
+        const char *key = bson_iter_key_unsafe(&child);
+        int is_str = bson_iter_type_unsafe(&child) == BSON_TYPE_UTF8;
+        if (klen == 2 && !seen_db && memcmp(key, "db", 2) == 0) {
+            seen_db = 1;
+            if (is_str)
+                *db = utf8_of(&child, db_len);
+        } else if (klen == 4 && !seen_coll && memcmp(key, "coll", 4) == 0) {
+            seen_coll = 1;
+            if (is_str)
+                *coll = utf8_of(&child, coll_len);
+        }
+    }
+}
+
 /* Maps a renderer's error to the builder's contract, with a message. */
 static int render_fail(int rc, const char *what, char *err, size_t errlen)
 {
@@ -568,10 +602,10 @@ static int render_data(cc_buf_t *b, const bson_t *change, const cc_shape_t *shap
     }
     const bson_iter_t *doc = NULL;
     const char *what = "fullDocument";
-    if (have[K_FULL] && bson_iter_type(&top[K_FULL].it) == BSON_TYPE_DOCUMENT) {
+    if (have[K_FULL] && bson_iter_type_unsafe(&top[K_FULL].it) == BSON_TYPE_DOCUMENT) {
         doc = &top[K_FULL].it;
     } else if (is_delete && have[K_BEFORE] &&
-               bson_iter_type(&top[K_BEFORE].it) == BSON_TYPE_DOCUMENT) {
+               bson_iter_type_unsafe(&top[K_BEFORE].it) == BSON_TYPE_DOCUMENT) {
         doc = &top[K_BEFORE].it;
         what = "fullDocumentBeforeChange";
     }
@@ -645,20 +679,26 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     while (cc_bson_next(&it)) {
         const char *key = bson_iter_key_unsafe(&it);
         uint32_t klen = cc_bson_key_len(&it);
-        /* By length first: at most two candidates share one. */
+        /* By length first (at most two candidates share one), then one
+         * compare of a known size. */
         int k;
+#define TOP_IS(id, lit) (k = (id), memcmp(key, "" lit, sizeof(lit) - 1) == 0)
         switch (klen) {
-        case 2: k = K_NS; break;
-        case 3: k = K_ID; break;
-        case 8: k = K_WALL; break;
-        case 11: k = key[0] == 'd' ? K_DOCKEY : K_CLUSTER; break;
-        case 12: k = K_FULL; break;
-        case 13: k = K_OP; break;
-        case 17: k = K_UPDESC; break;
-        case 24: k = K_BEFORE; break;
+        case 2: if (!TOP_IS(K_NS, "ns")) continue; break;
+        case 3: if (!TOP_IS(K_ID, "_id")) continue; break;
+        case 8: if (!TOP_IS(K_WALL, "wallTime")) continue; break;
+        case 11:
+            if (!TOP_IS(K_DOCKEY, "documentKey") && !TOP_IS(K_CLUSTER, "clusterTime"))
+                continue;
+            break;
+        case 12: if (!TOP_IS(K_FULL, "fullDocument")) continue; break;
+        case 13: if (!TOP_IS(K_OP, "operationType")) continue; break;
+        case 17: if (!TOP_IS(K_UPDESC, "updateDescription")) continue; break;
+        case 24: if (!TOP_IS(K_BEFORE, "fullDocumentBeforeChange")) continue; break;
         default: continue;
         }
-        if (!have[k] && memcmp(key, top_keys[k], klen) == 0) {
+#undef TOP_IS
+        if (!have[k]) {
             top[k].it = it;
             have[k] = 1;
         }
@@ -668,7 +708,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         return CC_EPARSE;
     }
 
-    if (!have[K_OP] || bson_iter_type(&top[K_OP].it) != BSON_TYPE_UTF8) {
+    if (!have[K_OP] || bson_iter_type_unsafe(&top[K_OP].it) != BSON_TYPE_UTF8) {
         cc_set_err(err, errlen, "change event has no operationType");
         return CC_EPARSE;
     }
@@ -677,17 +717,15 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         return CC_EPARSE;
     }
     uint32_t op_len = 0;
-    const char *op = bson_iter_utf8(&top[K_OP].it, &op_len);
-    int is_update = strcmp(op, "update") == 0;
-    int is_delete = strcmp(op, "delete") == 0;
+    const char *op = utf8_of(&top[K_OP].it, &op_len);
+    /* As strcmp would: the name, then the string's NUL (BSON has one). */
+    int is_update = op_len >= 6 && memcmp(op, "update", 7) == 0;
+    int is_delete = op_len >= 6 && memcmp(op, "delete", 7) == 0;
 
-    bson_iter_t db_it, coll_it;
     const char *db = NULL, *coll = "";
     uint32_t db_len = 0, coll_len = 0;
-    if (have[K_NS] && SUB_FIND(&top[K_NS].it, "db", BSON_TYPE_UTF8, &db_it))
-        db = bson_iter_utf8(&db_it, &db_len);
-    if (have[K_NS] && SUB_FIND(&top[K_NS].it, "coll", BSON_TYPE_UTF8, &coll_it))
-        coll = bson_iter_utf8(&coll_it, &coll_len);
+    if (have[K_NS])
+        find_ns(&top[K_NS].it, &db, &db_len, &coll, &coll_len);
 
     memset(&rs, 0, sizeof rs);
     rs.b = &b;
@@ -706,7 +744,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     size_t tok_off = b.len;
     if (SUB_FIND(&top[K_ID].it, "_data", BSON_TYPE_UTF8, &data_it)) {
         uint32_t n = 0;
-        const char *s = bson_iter_utf8(&data_it, &n);
+        const char *s = utf8_of(&data_it, &n);
         cc_buf_append(&b, s, n);
     } else if ((rc = cc_envelope_id_string(&b, &top[K_ID].it)) != 0) {
         rc = render_fail(rc, "_id", err, errlen);
@@ -756,14 +794,15 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
 
     double ts = 0.0;
     uint32_t ct_t = 0, ct_i = 0;
-    int have_ct = have[K_CLUSTER] && bson_iter_type(&top[K_CLUSTER].it) == BSON_TYPE_TIMESTAMP;
+    int have_ct =
+        have[K_CLUSTER] && bson_iter_type_unsafe(&top[K_CLUSTER].it) == BSON_TYPE_TIMESTAMP;
     cc_buf_lit(&b, ",\"timestamp\":");
     if (have_ct) {
         bson_iter_timestamp(&top[K_CLUSTER].it, &ct_t, &ct_i);
         ts = (double)ct_t;
         cc_buf_put_uint(&b, ct_t);
         cc_buf_lit(&b, ".0");
-    } else if (have[K_WALL] && bson_iter_type(&top[K_WALL].it) == BSON_TYPE_DATE_TIME) {
+    } else if (have[K_WALL] && bson_iter_type_unsafe(&top[K_WALL].it) == BSON_TYPE_DATE_TIME) {
         ts = (double)bson_iter_date_time(&top[K_WALL].it) / 1000.0;
         cc_ejson_double(&b, ts);
     } else {
