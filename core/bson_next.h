@@ -27,22 +27,23 @@ static inline bool cc_bson_next(bson_iter_t *it)
     const uint8_t *d = it->raw;
     uint32_t len = it->len;
     uint32_t o = it->next_off;
-    if (d != NULL && len >= 5 && o == len - 1 && d[o] == 0) {
-        /* The end, as libbson leaves it: positioned on the terminator,
-         * no key found after it, the iterator invalidated. */
-        it->off = o;
-        it->type = o;
-        it->key = o + 1;
-        it->d1 = it->d2 = it->d3 = it->d4 = 0;
-        it->raw = NULL;
-        it->len = 0;
-        it->next_off = 0;
-        return false;
-    }
     /* Room for a type byte, a one-byte key and its NUL before the last
-     * byte; else libbson decides. */
-    if (d == NULL || len < 4 || o >= len - 3)
+     * byte, or else the end or something libbson decides. */
+    if (d == NULL || len < 5 || o >= len - 3) {
+        if (d != NULL && len >= 5 && o == len - 1 && d[o] == 0) {
+            /* The end, as libbson leaves it: positioned on the terminator,
+             * no key found after it, the iterator invalidated. */
+            it->off = o;
+            it->type = o;
+            it->key = o + 1;
+            it->d1 = it->d2 = it->d3 = it->d4 = 0;
+            it->raw = NULL;
+            it->len = 0;
+            it->next_off = 0;
+            return false;
+        }
         return bson_iter_next(it);
+    }
     uint8_t t = d[o];
     uint32_t k = o + 1, v = k;
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -54,7 +55,7 @@ static inline bool cc_bson_next(bson_iter_t *it)
         uint64_t z = (x - UINT64_C(0x0101010101010101)) & ~x & UINT64_C(0x8080808080808080);
         if (z != 0) {
             v += (uint32_t)__builtin_ctzll(z) / 8;
-            break;
+            goto have_key;
         }
         v += 8;
     }
@@ -63,6 +64,9 @@ static inline bool cc_bson_next(bson_iter_t *it)
         v++;
     if (v >= len)
         return bson_iter_next(it);
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+have_key:
+#endif
     v++;   /* the first value byte (libbson's d1) */
     uint32_t next, d2 = 0;
     switch (t) {

@@ -79,34 +79,36 @@ static const char digit_pairs[201] =
 
 void cc_buf_put_uint(cc_buf_t *b, uint64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof tmp;
+    /* The digit count first, then the digits straight into the buffer,
+     * from the right, two per division (32-bit ones once they fit). */
+    size_t n = 1;
+    for (uint64_t p = 10; n < 20 && v >= p; p *= 10)
+        n++;
+    if (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0)
+        return;
+    char *end = b->data + b->len + n;
+    char *o = end;
     while (v > UINT32_MAX) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
-        i -= 2;
-        memcpy(tmp + i, digit_pairs + 2 * r, 2);
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * r, 2);
     }
-    /* 32-bit divisions from here: cheaper, and most values are small. */
     uint32_t w = (uint32_t)v;
     while (w >= 100) {
         unsigned r = w % 100;
         w /= 100;
-        i -= 2;
-        memcpy(tmp + i, digit_pairs + 2 * r, 2);
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * r, 2);
     }
     if (w >= 10) {
-        i -= 2;
-        memcpy(tmp + i, digit_pairs + 2 * w, 2);
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * w, 2);
     } else {
-        tmp[--i] = (char)('0' + w);
+        *--o = (char)('0' + w);
     }
-    size_t n = sizeof tmp - i;
-    if (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0)
-        return;
-    memcpy(b->data + b->len, tmp + i, n);
+    *end = '\0';
     b->len += n;
-    b->data[b->len] = '\0';
 }
 
 void cc_buf_put_int(cc_buf_t *b, int64_t v)

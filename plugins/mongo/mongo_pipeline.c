@@ -17,6 +17,11 @@ const char *const mg_op_names[] = {
 
 unsigned mg_op_bit(const char *name, size_t len)
 {
+    /* Once per change read: the common ones first, without strlen. */
+    if (len == 6 && memcmp(name, "insert", 6) == 0)
+        return MG_OP(INSERT);
+    if (len == 6 && memcmp(name, "update", 6) == 0)
+        return MG_OP(UPDATE);
     for (size_t i = 0; mg_op_names[i]; i++) {
         if (strlen(mg_op_names[i]) == len && memcmp(mg_op_names[i], name, len) == 0)
             return 1u << i;

@@ -131,11 +131,13 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
     mg_top_scan(doc, st->plan->n_entries > 1, top, have);
     const char *op = NULL;
     uint32_t op_len = 0;
-    if (have[MG_TOP_OP] && BSON_ITER_HOLDS_UTF8(&top[MG_TOP_OP].it))
+    /* The _unsafe accessors: libbson's inline ones, on elements the scan
+     * found (their bounds checked). */
+    if (have[MG_TOP_OP] && bson_iter_type_unsafe(&top[MG_TOP_OP].it) == BSON_TYPE_UTF8)
         op = bson_iter_utf8(&top[MG_TOP_OP].it, &op_len);
     unsigned bit = op ? mg_op_bit(op, op_len) : 0;
     *invalidated = bit == MG_OP(INVALIDATE);
-    if (!have[MG_TOP_ID] || !BSON_ITER_HOLDS_DOCUMENT(&top[MG_TOP_ID].it)) {
+    if (!have[MG_TOP_ID] || bson_iter_type_unsafe(&top[MG_TOP_ID].it) != BSON_TYPE_DOCUMENT) {
         src->host->log(src->self, CC_LOG_WARN, "%s: change without a resume token skipped",
                        st->origin);
         return 0;
@@ -146,7 +148,7 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
     bson_iter_document(&top[MG_TOP_ID].it, &len, &data);
     bson_init_static(&token, data, len);
 
-    if (have[MG_TOP_CT] && BSON_ITER_HOLDS_TIMESTAMP(&top[MG_TOP_CT].it)) {
+    if (have[MG_TOP_CT] && bson_iter_type_unsafe(&top[MG_TOP_CT].it) == BSON_TYPE_TIMESTAMP) {
         uint32_t t = 0, i = 0;
         bson_iter_timestamp(&top[MG_TOP_CT].it, &t, &i);
         atomic_store(&st->last_event_t, t);
@@ -179,9 +181,12 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
     }
     /* MongoDB's invalidate names no namespace; the stream knows it, and
      * sinks filtering on collection or database should see it. */
-    bson_t with_ns = BSON_INITIALIZER;
+    bson_t with_ns;
+    bool have_with_ns = false;   /* only set up when used: this runs per change */
     if (*invalidated && !bson_has_field(doc, "ns") && strcmp(st->plan->database, "*") != 0) {
         bson_t ns;
+        bson_init(&with_ns);
+        have_with_ns = true;
         bson_copy_to_excluding_noinit(doc, &with_ns, "", NULL);
         BSON_APPEND_DOCUMENT_BEGIN(&with_ns, "ns", &ns);
         BSON_APPEND_UTF8(&ns, "db", st->plan->database);
@@ -196,7 +201,8 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
     item.doc = mg_block_alloc(&st->block, doc->len, &item.block);
     if (item.doc != NULL)
         memcpy(item.doc, bson_get_data(doc), doc->len);
-    bson_destroy(&with_ns);
+    if (have_with_ns)
+        bson_destroy(&with_ns);
     if (item.doc == NULL)
         goto oom;
     if (mg_queue_push(&src->queue, &item) != 0) {
