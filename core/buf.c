@@ -81,9 +81,20 @@ void cc_buf_put_uint(cc_buf_t *b, uint64_t v)
 {
     /* The digit count first, then the digits straight into the buffer,
      * from the right, two per division (32-bit ones once they fit). */
-    size_t n = 1;
-    for (uint64_t p = 10; n < 20 && v >= p; p *= 10)
-        n++;
+    static const uint64_t pow10[20] = {
+        UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000),
+        UINT64_C(100000), UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000),
+        UINT64_C(1000000000), UINT64_C(10000000000), UINT64_C(100000000000),
+        UINT64_C(1000000000000), UINT64_C(10000000000000), UINT64_C(100000000000000),
+        UINT64_C(1000000000000000), UINT64_C(10000000000000000),
+        UINT64_C(100000000000000000), UINT64_C(1000000000000000000),
+        UINT64_C(10000000000000000000)};
+    /* log10 from log2 (1233 / 4096 ~ log10(2)): off by at most one below. */
+    unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+    unsigned t = (bits * 1233u) >> 12;
+    size_t n = t + (v >= pow10[t]);
+    if (n == 0)
+        n = 1;   /* v == 0 */
     if (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0)
         return;
     char *end = b->data + b->len + n;
@@ -142,7 +153,7 @@ void cc_buf_truncate(cc_buf_t *b, size_t len)
 
 /* Bytes that go out as they are: printable ASCII except '"' and '\\'.
  * 1 = copy, 0 = needs attention (escape, or UTF-8 lead/continuation). */
-static const unsigned char json_plain[256] = {
+const unsigned char cc__json_plain[256] = {
     /* 0x00-0x1f: control characters */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -237,12 +248,12 @@ static inline size_t plain_run(const unsigned char *p, size_t i, size_t n)
         i += 8;
     if (i < n && n - i < 8 && n >= 8 && !swar_special(p + n - 8))
         return n;   /* the tail, as the last 8 bytes (they overlap checked ones) */
-    while (i < n && json_plain[p[i]])
+    while (i < n && cc__json_plain[p[i]])
         i++;
     return i;
 }
 
-void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n)
+void cc__buf_json_string(cc_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;

@@ -243,30 +243,6 @@ static void put_regex(cc_buf_t *out, const char *pattern, const char *options)
 
 /* ---- containers ------------------------------------------------------- */
 
-/* A member's key and its ':'. Keys are mostly short and plain: those are
- * copied between quotes here, the rest go through cc_buf_json_string. */
-static inline void put_key(cc_buf_t *out, const char *key, uint32_t n)
-{
-    if (n <= 64 && out->cap - out->len > (size_t)n + 3) {
-        const unsigned char *p = (const unsigned char *)key;
-        uint32_t i = 0;
-        while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
-            i++;
-        if (i == n) {
-            char *o = out->data + out->len;
-            o[0] = '"';
-            memcpy(o + 1, key, n);
-            o[n + 1] = '"';
-            o[n + 2] = ':';
-            o[n + 3] = '\0';
-            out->len += (size_t)n + 3;
-            return;
-        }
-    }
-    cc_buf_json_string(out, key, n);
-    cc_buf_putc(out, ':');
-}
-
 static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth);
 
 /* Renders the elements of the container `child` (already recursed into).
@@ -282,7 +258,8 @@ static int put_container(cc_buf_t *out, bson_iter_t *child, int is_array, int de
             cc_buf_putc(out, ',');
         first = 0;
         if (!is_array) {
-            put_key(out, bson_iter_key_unsafe(child), cc_bson_key_len(child));
+            cc_buf_json_string(out, bson_iter_key_unsafe(child), cc_bson_key_len(child));
+            cc_buf_putc(out, ':');
         }
         int rc = put_value(out, child, depth);
         if (rc != 0)
