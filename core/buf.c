@@ -8,6 +8,10 @@
 
 #include "changecast/error.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define CC__BUF_MIN 256
 
 int cc_buf_reserve(cc_buf_t *b, size_t extra)
@@ -67,15 +71,55 @@ void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* "00" .. "99": two digits per division (three integers per envelope). */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 void cc_buf_put_uint(cc_buf_t *b, uint64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    cc_buf_append(b, tmp + i, sizeof tmp - i);
+    /* The digit count first, then the digits straight into the buffer,
+     * from the right, two per division (32-bit ones once they fit). */
+    static const uint64_t pow10[20] = {
+        UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000),
+        UINT64_C(100000), UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000),
+        UINT64_C(1000000000), UINT64_C(10000000000), UINT64_C(100000000000),
+        UINT64_C(1000000000000), UINT64_C(10000000000000), UINT64_C(100000000000000),
+        UINT64_C(1000000000000000), UINT64_C(10000000000000000),
+        UINT64_C(100000000000000000), UINT64_C(1000000000000000000),
+        UINT64_C(10000000000000000000)};
+    /* log10 from log2 (1233 / 4096 ~ log10(2)): off by at most one below. */
+    unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+    unsigned t = (bits * 1233u) >> 12;
+    size_t n = t + (v >= pow10[t]);
+    if (n == 0)
+        n = 1;   /* v == 0 */
+    if (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0)
+        return;
+    char *end = b->data + b->len + n;
+    char *o = end;
+    while (v > UINT32_MAX) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * r, 2);
+    }
+    uint32_t w = (uint32_t)v;
+    while (w >= 100) {
+        unsigned r = w % 100;
+        w /= 100;
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * r, 2);
+    }
+    if (w >= 10) {
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * w, 2);
+    } else {
+        *--o = (char)('0' + w);
+    }
+    *end = '\0';
+    b->len += n;
 }
 
 void cc_buf_put_int(cc_buf_t *b, int64_t v)
@@ -109,7 +153,7 @@ void cc_buf_truncate(cc_buf_t *b, size_t len)
 
 /* Bytes that go out as they are: printable ASCII except '"' and '\\'.
  * 1 = copy, 0 = needs attention (escape, or UTF-8 lead/continuation). */
-static const unsigned char json_plain[256] = {
+const unsigned char cc__json_plain[256] = {
     /* 0x00-0x1f: control characters */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -164,20 +208,78 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *skip)
     return 0;
 }
 
-void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n)
+#define SWAR_ONES UINT64_C(0x0101010101010101)
+#define SWAR_HIGHS UINT64_C(0x8080808080808080)
+
+/* Nonzero when any of the 8 bytes at p is not json_plain: a control
+ * character (< 0x20), '"', '\\', or a byte >= 0x80. Each test is exact for
+ * "some byte matches" (borrows only propagate past a byte that matched). */
+static inline uint64_t swar_special(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t q = x ^ (SWAR_ONES * '"');
+    uint64_t bs = x ^ (SWAR_ONES * '\\');
+    uint64_t ctl = (x - SWAR_ONES * 0x20) & ~x;        /* byte < 0x20 (or >= 0x80) */
+    uint64_t zq = (q - SWAR_ONES) & ~q;                 /* byte == '"' */
+    uint64_t zb = (bs - SWAR_ONES) & ~bs;               /* byte == '\\' */
+    return (ctl | zq | zb | x) & SWAR_HIGHS;
+}
+
+/* The index of the first byte in p[i, n) that is not json_plain, or n. */
+static inline size_t plain_run(const unsigned char *p, size_t i, size_t n)
+{
+#if defined(__SSE2__)
+    /* Sixteen at a time. Signed compare: < 0x20 also catches >= 0x80. */
+    const __m128i ctl = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                  bslash = _mm_set1_epi8('\\');
+    while (n - i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i hit = _mm_or_si128(_mm_cmplt_epi8(x, ctl),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                _mm_cmpeq_epi8(x, bslash)));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return i + (size_t)__builtin_ctz(m);
+        i += 16;
+    }
+#endif
+    while (n - i >= 8 && !swar_special(p + i))
+        i += 8;
+    if (i < n && n - i < 8 && n >= 8 && !swar_special(p + n - 8))
+        return n;   /* the tail, as the last 8 bytes (they overlap checked ones) */
+    while (i < n && cc__json_plain[p[i]])
+        i++;
+    return i;
+}
+
+void cc__buf_json_string(cc_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 
     /* Most strings need no escaping: reserve once for the common case. */
-    if (cc_buf_reserve(b, n + 2) != 0)
+    if (b->cap - b->len <= n + 2 && cc_buf_reserve(b, n + 2) != 0)
         return;
-    b->data[b->len++] = '"';
+    /* The common case: nothing to escape, one copy between the quotes. */
+    i = plain_run(p, 0, n);
+    char *o = b->data + b->len;
+    *o++ = '"';
+    if (i == n) {
+        if (n)
+            memcpy(o, p, n);
+        o[n] = '"';
+        o[n + 1] = '\0';
+        b->len += n + 2;
+        return;
+    }
+    b->len++;
+    if (i > 0)
+        cc_buf_append(b, p, i);
     while (i < n) {
         size_t start = i;
-        while (i < n && json_plain[p[i]])
-            i++;
+        i = plain_run(p, i, n);
         if (i > start)
             cc_buf_append(b, p + start, i - start);
         if (i >= n)

@@ -23,11 +23,11 @@ void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
 /* Append an integer in decimal (no printf: these are on the hot path). */
 void cc_buf_put_int(cc_buf_t *b, int64_t v);
 void cc_buf_put_uint(cc_buf_t *b, uint64_t v);
-/* Appends `s` (n bytes, UTF-8) as a JSON string literal with quotes:
- * RFC 8259 escapes (\" \\ \b \f \n \r \t, other controls as \u00XX) and
- * each invalid UTF-8 sequence (maximal subpart) as \ufffd, so the result is
- * always valid JSON. */
-void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n);
+/* cc_buf_json_string's out-of-line part (any length, any content). */
+void cc__buf_json_string(cc_buf_t *b, const char *s, size_t n);
+/* 1 for the bytes a JSON string carries as they are (printable ASCII but
+ * '"' and '\\'). */
+extern const unsigned char cc__json_plain[256];
 /* Makes room for `extra` more bytes (plus the NUL). 0, or CC_ENOMEM (and
  * the buffer turns oom). */
 int cc_buf_reserve(cc_buf_t *b, size_t extra);
@@ -54,6 +54,31 @@ static inline void cc_buf_putc(cc_buf_t *b, char c)
 static inline void cc_buf_puts(cc_buf_t *b, const char *s)
 {
     cc_buf_append(b, s, strlen(s));
+}
+
+/* Appends `s` (n bytes, UTF-8) as a JSON string literal with quotes:
+ * RFC 8259 escapes (\" \\ \b \f \n \r \t, other controls as \u00XX) and
+ * each invalid UTF-8 sequence (maximal subpart) as \ufffd, so the result is
+ * always valid JSON. Short plain strings (keys, names: most calls) are
+ * copied here, inline, while they are checked. */
+static inline void cc_buf_json_string(cc_buf_t *b, const char *s, size_t n)
+{
+    if (n <= 16 && b->cap - b->len > n + 2) {
+        const unsigned char *p = (const unsigned char *)s;
+        char *o = b->data + b->len;
+        size_t i = 0;
+        /* Into the spare room after the NUL at o[0]: s never lies there. */
+        for (; i < n && cc__json_plain[p[i]]; i++)
+            o[i + 1] = (char)p[i];
+        if (i == n) {
+            o[0] = '"';
+            o[n + 1] = '"';
+            o[n + 2] = '\0';
+            b->len += n + 2;
+            return;
+        }
+    }
+    cc__buf_json_string(b, s, n);
 }
 
 /* Appends a string literal, its length known at compile time. */

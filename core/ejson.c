@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "changecast/error.h"
+#include "core/bson_next.h"
 
 /* ---- scalars ---------------------------------------------------------- */
 
@@ -252,12 +253,12 @@ static int put_container(cc_buf_t *out, bson_iter_t *child, int is_array, int de
         return CC_ERANGE;
     cc_buf_putc(out, is_array ? '[' : '{');
     int first = 1;
-    while (bson_iter_next(child)) {
+    while (cc_bson_next(child)) {
         if (!first)
             cc_buf_putc(out, ',');
         first = 0;
         if (!is_array) {
-            cc_buf_json_string(out, bson_iter_key(child), bson_iter_key_len(child));
+            cc_buf_json_string(out, bson_iter_key_unsafe(child), cc_bson_key_len(child));
             cc_buf_putc(out, ':');
         }
         int rc = put_value(out, child, depth);
@@ -272,22 +273,23 @@ static int put_container(cc_buf_t *out, bson_iter_t *child, int is_array, int de
 
 static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
 {
-    switch (bson_iter_type(it)) {
+    switch (bson_iter_type_unsafe(it)) {
     case BSON_TYPE_DOUBLE:
         cc_ejson_double(out, bson_iter_double(it));
         break;
     case BSON_TYPE_UTF8: {
-        uint32_t n = 0;
-        const char *s = bson_iter_utf8(it, &n);
-        put_string(out, s, n);
+        size_t n = 0;
+        const char *s = bson_iter_utf8_unsafe(it, &n);
+        put_string(out, s, (uint32_t)n);
         break;
     }
     case BSON_TYPE_DOCUMENT:
     case BSON_TYPE_ARRAY: {
         bson_iter_t child;
-        if (!bson_iter_recurse(it, &child))
+        if (!cc_bson_recurse(it, &child))
             return CC_EPARSE;
-        return put_container(out, &child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
+        return put_container(out, &child, bson_iter_type_unsafe(it) == BSON_TYPE_ARRAY,
+                             depth + 1);
     }
     case BSON_TYPE_BINARY: {
         bson_subtype_t sub;
@@ -374,7 +376,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         break;
     }
     case BSON_TYPE_INT32:
-        cc_buf_put_int(out, bson_iter_int32(it));
+        cc_buf_put_int(out, bson_iter_int32_unsafe(it));
         break;
     case BSON_TYPE_TIMESTAMP: {
         uint32_t t = 0, i = 0;
@@ -387,7 +389,7 @@ static int put_value(cc_buf_t *out, const bson_iter_t *it, int depth)
         break;
     }
     case BSON_TYPE_INT64:
-        cc_buf_put_int(out, bson_iter_int64(it));
+        cc_buf_put_int(out, bson_iter_int64_unsafe(it));
         break;
     case BSON_TYPE_DECIMAL128: {
         bson_decimal128_t dec;

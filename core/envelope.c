@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "changecast/error.h"
+#include "core/bson_next.h"
 #include "core/buf.h"
 #include "core/ejson.h"
 
@@ -165,7 +166,7 @@ static int walk(const bson_iter_t *start, const char *rest, cc_path_cb cb, void 
         if (parse_index(rest, seglen, &idx)) {
             uint32_t i = 0;
             int found = 0;
-            while (bson_iter_next(&child))
+            while (cc_bson_next(&child))
                 if (i++ == idx) {
                     found = 1;
                     break;
@@ -178,7 +179,7 @@ static int walk(const bson_iter_t *start, const char *rest, cc_path_cb cb, void 
         }
         /* MongoDB semantics: a field name applied to an array looks into
          * each of its documents (not into nested arrays). */
-        while (bson_iter_next(&child)) {
+        while (cc_bson_next(&child)) {
             bson_iter_t grand;
             if (bson_iter_type(&child) != BSON_TYPE_DOCUMENT ||
                 !bson_iter_recurse(&child, &grand) ||
@@ -228,6 +229,15 @@ int cc_envelope_resolve(const bson_t *change, const char *path, cc_path_cb cb, v
     return walk(&it, next, cb, arg);
 }
 
+/* bson_iter_utf8 for an element known to be a string, inline. */
+static inline const char *utf8_of(const bson_iter_t *it, uint32_t *n)
+{
+    size_t len = 0;
+    const char *s = bson_iter_utf8_unsafe(it, &len);
+    *n = (uint32_t)len;
+    return s;
+}
+
 /* ---- id strings ------------------------------------------------------- */
 
 int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
@@ -235,7 +245,7 @@ int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
     switch (bson_iter_type(value)) {
     case BSON_TYPE_UTF8: {
         uint32_t n = 0;
-        const char *s = bson_iter_utf8(value, &n);
+        const char *s = utf8_of(value, &n);
         cc_buf_append(out, s, n);
         break;
     }
@@ -246,10 +256,10 @@ int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
         break;
     }
     case BSON_TYPE_INT32:
-        cc_buf_put_int(out, bson_iter_int32(value));
+        cc_buf_put_int(out, bson_iter_int32_unsafe(value));
         break;
     case BSON_TYPE_INT64:
-        cc_buf_put_int(out, bson_iter_int64(value));
+        cc_buf_put_int(out, bson_iter_int64_unsafe(value));
         break;
     case BSON_TYPE_DOUBLE:
         cc_ejson_double(out, bson_iter_double(value));
@@ -267,7 +277,7 @@ int cc_envelope_id_string(struct cc_buf *out, const bson_iter_t *value)
  * cannot move while it is read. */
 static void json_self(cc_buf_t *b, size_t off, size_t n)
 {
-    if (cc_buf_reserve(b, 6 * n + 2) != 0)
+    if (b->cap - b->len <= 6 * n + 2 && cc_buf_reserve(b, 6 * n + 2) != 0)
         return;
     cc_buf_json_string(b, b->data + off, n);
 }
@@ -275,7 +285,7 @@ static void json_self(cc_buf_t *b, size_t off, size_t n)
 /* Appends a copy of b[off, off+n) to b (reserve first: same buffer). */
 static void copy_self(cc_buf_t *b, size_t off, size_t n)
 {
-    if (n == 0 || cc_buf_reserve(b, n) != 0)
+    if (n == 0 || (b->cap - b->len <= n && cc_buf_reserve(b, n) != 0))
         return;
     memcpy(b->data + b->len, b->data + off, n);
     b->len += n;
@@ -421,7 +431,7 @@ static int recipient_cb(void *arg, const bson_iter_t *v)
     bson_iter_t child;
     if (!bson_iter_recurse(v, &child))
         return CC_EPARSE;
-    while (bson_iter_next(&child)) {
+    while (cc_bson_next(&child)) {
         if (is_nullish(&child))
             continue;
         int rc = rset_add_value(rs, &child);
@@ -492,17 +502,57 @@ static int resolve_top(const bson_t *change, const top_slot_t *top, const int *h
     return cc_envelope_resolve(change, path, cb, arg);
 }
 
-/* Finds `key` in the document under `parent`, with type `type`. */
-static int sub_find(const bson_iter_t *parent, const char *key, bson_type_t type, bson_iter_t *out)
+/* Finds `key` (klen bytes) in the document under `parent`, with type
+ * `type` (any with BSON_TYPE_EOD). The first member of that name counts, as
+ * with bson_iter_find; key lengths are compared first, so the members
+ * passed over cost no strlen or strncmp. */
+static int sub_find(const bson_iter_t *parent, const char *key, uint32_t klen, bson_type_t type,
+                    bson_iter_t *out)
 {
     bson_iter_t child;
-    if (bson_iter_type(parent) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(parent, &child) ||
-        !bson_iter_find(&child, key))
+    if (bson_iter_type_unsafe(parent) != BSON_TYPE_DOCUMENT || !cc_bson_recurse(parent, &child))
         return 0;
-    if (type != BSON_TYPE_EOD && bson_iter_type(&child) != type)
-        return 0;
-    *out = child;
-    return 1;
+    while (cc_bson_next(&child)) {
+        if (cc_bson_key_len(&child) != klen)
+            continue;
+        const char *k = bson_iter_key_unsafe(&child);
+        uint32_t j = 0;
+        while (j < klen && k[j] == key[j])   /* a few bytes: no memcmp call */
+            j++;
+        if (j < klen)
+            continue;
+        if (type != BSON_TYPE_EOD && bson_iter_type_unsafe(&child) != type)
+            return 0;
+        *out = child;
+        return 1;
+    }
+    return 0;
+}
+#define SUB_FIND(parent, lit, type, out) sub_find((parent), "" lit, sizeof(lit) - 1, (type), (out))
+
+/* ns.db and ns.coll in one pass, each as SUB_FIND(..., BSON_TYPE_UTF8)
+ * would find it: the first member of the name, if it is a string. */
+static void find_ns(const bson_iter_t *ns, const char **db, uint32_t *db_len, const char **coll,
+                    uint32_t *coll_len)
+{
+    bson_iter_t child;
+    int seen_db = 0, seen_coll = 0;
+    if (bson_iter_type_unsafe(ns) != BSON_TYPE_DOCUMENT || !cc_bson_recurse(ns, &child))
+        return;
+    while ((!seen_db || !seen_coll) && cc_bson_next(&child)) {
+        uint32_t klen = cc_bson_key_len(&child);
+        const char *key = bson_iter_key_unsafe(&child);
+        int is_str = bson_iter_type_unsafe(&child) == BSON_TYPE_UTF8;
+        if (klen == 2 && !seen_db && memcmp(key, "db", 2) == 0) {
+            seen_db = 1;
+            if (is_str)
+                *db = utf8_of(&child, db_len);
+        } else if (klen == 4 && !seen_coll && memcmp(key, "coll", 4) == 0) {
+            seen_coll = 1;
+            if (is_str)
+                *coll = utf8_of(&child, coll_len);
+        }
+    }
 }
 
 /* Maps a renderer's error to the builder's contract, with a message. */
@@ -552,10 +602,10 @@ static int render_data(cc_buf_t *b, const bson_t *change, const cc_shape_t *shap
     }
     const bson_iter_t *doc = NULL;
     const char *what = "fullDocument";
-    if (have[K_FULL] && bson_iter_type(&top[K_FULL].it) == BSON_TYPE_DOCUMENT) {
+    if (have[K_FULL] && bson_iter_type_unsafe(&top[K_FULL].it) == BSON_TYPE_DOCUMENT) {
         doc = &top[K_FULL].it;
     } else if (is_delete && have[K_BEFORE] &&
-               bson_iter_type(&top[K_BEFORE].it) == BSON_TYPE_DOCUMENT) {
+               bson_iter_type_unsafe(&top[K_BEFORE].it) == BSON_TYPE_DOCUMENT) {
         doc = &top[K_BEFORE].it;
         what = "fullDocumentBeforeChange";
     }
@@ -573,14 +623,14 @@ static int render_update(cc_buf_t *b, const top_slot_t *top, const int *have, ch
     bson_iter_t f;
     int rc;
     cc_buf_lit(b, ",\"update\":{\"updated\":");
-    if (have[K_UPDESC] && sub_find(&top[K_UPDESC].it, "updatedFields", BSON_TYPE_DOCUMENT, &f)) {
+    if (have[K_UPDESC] && SUB_FIND(&top[K_UPDESC].it, "updatedFields", BSON_TYPE_DOCUMENT, &f)) {
         if ((rc = cc_ejson_append_value(b, &f)) != 0)
             return render_fail(rc, "updateDescription.updatedFields", err, errlen);
     } else {
         cc_buf_lit(b, "{}");
     }
     cc_buf_lit(b, ",\"removed\":");
-    if (have[K_UPDESC] && sub_find(&top[K_UPDESC].it, "removedFields", BSON_TYPE_ARRAY, &f)) {
+    if (have[K_UPDESC] && SUB_FIND(&top[K_UPDESC].it, "removedFields", BSON_TYPE_ARRAY, &f)) {
         if ((rc = cc_ejson_append_value(b, &f)) != 0)
             return render_fail(rc, "updateDescription.removedFields", err, errlen);
     } else {
@@ -626,15 +676,31 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         return CC_EPARSE;
     }
     cc_buf_reset(&b);
-    while (bson_iter_next(&it)) {
-        const char *key = bson_iter_key(&it);
-        uint32_t klen = bson_iter_key_len(&it);
-        for (int k = 0; k < K_COUNT; k++) {
-            if (!have[k] && klen == top_key_lens[k] && memcmp(key, top_keys[k], klen) == 0) {
-                top[k].it = it;
-                have[k] = 1;
-                break;
-            }
+    while (cc_bson_next(&it)) {
+        const char *key = bson_iter_key_unsafe(&it);
+        uint32_t klen = cc_bson_key_len(&it);
+        /* By length first (at most two candidates share one), then one
+         * compare of a known size. */
+        int k;
+#define TOP_IS(id, lit) (k = (id), memcmp(key, "" lit, sizeof(lit) - 1) == 0)
+        switch (klen) {
+        case 2: if (!TOP_IS(K_NS, "ns")) continue; break;
+        case 3: if (!TOP_IS(K_ID, "_id")) continue; break;
+        case 8: if (!TOP_IS(K_WALL, "wallTime")) continue; break;
+        case 11:
+            if (!TOP_IS(K_DOCKEY, "documentKey") && !TOP_IS(K_CLUSTER, "clusterTime"))
+                continue;
+            break;
+        case 12: if (!TOP_IS(K_FULL, "fullDocument")) continue; break;
+        case 13: if (!TOP_IS(K_OP, "operationType")) continue; break;
+        case 17: if (!TOP_IS(K_UPDESC, "updateDescription")) continue; break;
+        case 24: if (!TOP_IS(K_BEFORE, "fullDocumentBeforeChange")) continue; break;
+        default: continue;
+        }
+#undef TOP_IS
+        if (!have[k]) {
+            top[k].it = it;
+            have[k] = 1;
         }
     }
     if (it.err_off) {
@@ -642,7 +708,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         return CC_EPARSE;
     }
 
-    if (!have[K_OP] || bson_iter_type(&top[K_OP].it) != BSON_TYPE_UTF8) {
+    if (!have[K_OP] || bson_iter_type_unsafe(&top[K_OP].it) != BSON_TYPE_UTF8) {
         cc_set_err(err, errlen, "change event has no operationType");
         return CC_EPARSE;
     }
@@ -651,22 +717,22 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
         return CC_EPARSE;
     }
     uint32_t op_len = 0;
-    const char *op = bson_iter_utf8(&top[K_OP].it, &op_len);
-    int is_update = strcmp(op, "update") == 0;
-    int is_delete = strcmp(op, "delete") == 0;
+    const char *op = utf8_of(&top[K_OP].it, &op_len);
+    /* As strcmp would: the name, then the string's NUL (BSON has one). */
+    int is_update = op_len >= 6 && memcmp(op, "update", 7) == 0;
+    int is_delete = op_len >= 6 && memcmp(op, "delete", 7) == 0;
 
-    bson_iter_t db_it, coll_it;
     const char *db = NULL, *coll = "";
     uint32_t db_len = 0, coll_len = 0;
-    if (have[K_NS] && sub_find(&top[K_NS].it, "db", BSON_TYPE_UTF8, &db_it))
-        db = bson_iter_utf8(&db_it, &db_len);
-    if (have[K_NS] && sub_find(&top[K_NS].it, "coll", BSON_TYPE_UTF8, &coll_it))
-        coll = bson_iter_utf8(&coll_it, &coll_len);
+    if (have[K_NS])
+        find_ns(&top[K_NS].it, &db, &db_len, &coll, &coll_len);
 
-    memset(&rs, 0, sizeof rs);
-    rs.b = &b;
+    rs.b = &b;   /* rs.inl is not read before it is written */
     rs.v = rs.inl;
+    rs.n = 0;
     rs.cap = RSET_INLINE;
+    rs.slots = NULL;
+    rs.nslots = 0;
 
     /* One reservation covers a typical envelope: usually the only malloc
      * here besides the events themselves. */
@@ -678,9 +744,9 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
      * event) reads as document_id would, so "snapshot:42" stays itself. */
     bson_iter_t data_it;
     size_t tok_off = b.len;
-    if (sub_find(&top[K_ID].it, "_data", BSON_TYPE_UTF8, &data_it)) {
+    if (SUB_FIND(&top[K_ID].it, "_data", BSON_TYPE_UTF8, &data_it)) {
         uint32_t n = 0;
-        const char *s = bson_iter_utf8(&data_it, &n);
+        const char *s = utf8_of(&data_it, &n);
         cc_buf_append(&b, s, n);
     } else if ((rc = cc_envelope_id_string(&b, &top[K_ID].it)) != 0) {
         rc = render_fail(rc, "_id", err, errlen);
@@ -691,7 +757,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
 
     bson_iter_t key_it;
     size_t docid_off = b.len;
-    if (have[K_DOCKEY] && sub_find(&top[K_DOCKEY].it, "_id", BSON_TYPE_EOD, &key_it) &&
+    if (have[K_DOCKEY] && SUB_FIND(&top[K_DOCKEY].it, "_id", BSON_TYPE_EOD, &key_it) &&
         (rc = cc_envelope_id_string(&b, &key_it)) != 0) {
         rc = render_fail(rc, "documentKey._id", err, errlen);
         goto fail;
@@ -730,14 +796,18 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
 
     double ts = 0.0;
     uint32_t ct_t = 0, ct_i = 0;
-    int have_ct = have[K_CLUSTER] && bson_iter_type(&top[K_CLUSTER].it) == BSON_TYPE_TIMESTAMP;
+    size_t ct_t_off = 0, ct_t_len = 0;
+    int have_ct =
+        have[K_CLUSTER] && bson_iter_type_unsafe(&top[K_CLUSTER].it) == BSON_TYPE_TIMESTAMP;
     cc_buf_lit(&b, ",\"timestamp\":");
     if (have_ct) {
         bson_iter_timestamp(&top[K_CLUSTER].it, &ct_t, &ct_i);
         ts = (double)ct_t;
+        ct_t_off = b.len;
         cc_buf_put_uint(&b, ct_t);
+        ct_t_len = b.len - ct_t_off;
         cc_buf_lit(&b, ".0");
-    } else if (have[K_WALL] && bson_iter_type(&top[K_WALL].it) == BSON_TYPE_DATE_TIME) {
+    } else if (have[K_WALL] && bson_iter_type_unsafe(&top[K_WALL].it) == BSON_TYPE_DATE_TIME) {
         ts = (double)bson_iter_date_time(&top[K_WALL].it) / 1000.0;
         cc_ejson_double(&b, ts);
     } else {
@@ -756,7 +826,7 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
     cc_buf_lit(&b, ",\"cluster_time\":");
     if (have_ct) {
         cc_buf_lit(&b, "{\"t\":");
-        cc_buf_put_uint(&b, ct_t);
+        copy_self(&b, ct_t_off, ct_t_len);   /* the digits written above */
         cc_buf_lit(&b, ",\"i\":");
         cc_buf_put_uint(&b, ct_i);
         cc_buf_putc(&b, '}');
@@ -810,6 +880,13 @@ int cc_envelope_build(const bson_t *change, const cc_shape_t *shape,
             .collection = coll,
             .document_id = b.data + docid_off,
             .timestamp = ts,
+            .have_lens = 1,
+            .id_len = id_len,
+            .recipient_len = r ? r->len : 0,
+            .operation_len = op_len,
+            .database_len = db ? db_len : 0,
+            .collection_len = coll_len,
+            .document_id_len = docid_len,
         };
         cc_event_t *ev = cc_event_new(&init);
         if (!ev)

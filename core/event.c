@@ -23,6 +23,8 @@ cc_event_t *cc_event_new(const cc_event_init_t *init)
      * than the recipient is stored as "" so readers never test for NULL. */
     const char *strs[6] = {init->id, init->recipient, init->operation,
                            init->database, init->collection, init->document_id};
+    const size_t given[6] = {init->id_len, init->recipient_len, init->operation_len,
+                             init->database_len, init->collection_len, init->document_id_len};
     size_t lens[6];
     size_t json_len = init->json ? init->json_len : 0;
     size_t total = sizeof(cc_event_t);
@@ -31,7 +33,7 @@ cc_event_t *cc_event_new(const cc_event_init_t *init)
         return NULL;
     total += json_len + 1;
     for (int i = 0; i < 6; i++) {
-        lens[i] = strs[i] ? strlen(strs[i]) : 0;
+        lens[i] = !strs[i] ? 0 : init->have_lens ? given[i] : strlen(strs[i]);
         if (lens[i] > SIZE_MAX - total - 1)
             return NULL;
         total += lens[i] + 1;

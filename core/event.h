@@ -48,6 +48,11 @@ typedef struct cc_event_init {
     const char *collection;
     const char *document_id;
     double timestamp;
+    /* With have_lens set, the lengths of id .. document_id (the builder
+     * knows them: no strlen on the hot path); else each is measured. */
+    int have_lens;
+    size_t id_len, recipient_len, operation_len, database_len, collection_len,
+        document_id_len;
 } cc_event_init_t;
 
 /* Returns new (refs = 1), or NULL on out of memory. */

@@ -183,7 +183,8 @@ typedef struct mg_from {
 } mg_from_t;
 
 void mg_from_clear(mg_from_t *f);
-/* Replaces f with a copy of `token` (borrowed). 0 or CC_ENOMEM. */
+/* Replaces f with a copy of `token` (borrowed; not f's own), reusing f's
+ * token when it has one. 0, or CC_ENOMEM (f is then cleared). */
 int mg_from_set_token(mg_from_t *f, mg_from_kind_t kind, const bson_t *token);
 
 /* Builds {"pipeline": [operation filter, ns filter, user stages...]} into
@@ -229,9 +230,28 @@ typedef enum mg_tok {
     MG_TOK_START_AFTER
 } mg_tok_t;
 
+/* ---- item memory (mongo_block.c) ---- */
+
+/* A block the reader carves change copies from (see mongo_block.c). */
+typedef struct mg_block mg_block_t;
+
+/* Returns room for n bytes on the reader's thread, from its current block
+ * `*cur` (a new one when it is full; *cur is the reader's), and sets
+ * *owner to that block, or to NULL when the room is a malloc of its own (a
+ * big copy): release it with mg_block_release(owner), or free() when NULL.
+ * NULL when out of memory. */
+uint8_t *mg_block_alloc(mg_block_t **cur, size_t n, mg_block_t **owner);
+/* Drops one copy's hold on b (NULL: nothing). Any thread. */
+void mg_block_release(mg_block_t *b);
+/* The reader lets go of its current block (at the end of its thread); the
+ * copies still queued keep it alive. */
+void mg_block_retire(mg_block_t **cur);
+
 /* One change on its way from a reader to the emitter. */
 typedef struct mg_item {
-    uint8_t *doc;                  /* owned: the change document's BSON */
+    uint8_t *doc;                  /* owned: the change document's BSON, in
+                                      `block`, or malloc'd when block is NULL */
+    mg_block_t *block;             /* one hold on it, or NULL */
     uint32_t len;
     struct mg_stream *stream;      /* borrowed */
     const mg_entry_t *entry;       /* borrowed: the shape */
@@ -273,6 +293,7 @@ typedef struct mg_stream {
     const mg_plan_t *plan;         /* borrowed */
     size_t index;
     mg_from_t from;                /* where the next open starts (reader thread) */
+    mg_block_t *block;             /* the reader's current block (reader thread) */
     bool need_snapshot;            /* no saved position and a snapshot entry */
     bool connected;                /* under src->mu */
     pthread_t thread;

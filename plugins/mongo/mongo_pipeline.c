@@ -17,6 +17,11 @@ const char *const mg_op_names[] = {
 
 unsigned mg_op_bit(const char *name, size_t len)
 {
+    /* Once per change read: the common ones first, without strlen. */
+    if (len == 6 && memcmp(name, "insert", 6) == 0)
+        return MG_OP(INSERT);
+    if (len == 6 && memcmp(name, "update", 6) == 0)
+        return MG_OP(UPDATE);
     for (size_t i = 0; mg_op_names[i]; i++) {
         if (strlen(mg_op_names[i]) == len && memcmp(mg_op_names[i], name, len) == 0)
             return 1u << i;
@@ -33,12 +38,25 @@ void mg_from_clear(mg_from_t *f)
 
 int mg_from_set_token(mg_from_t *f, mg_from_kind_t kind, const bson_t *token)
 {
-    bson_t *copy = bson_copy(token);
-    if (copy == NULL)
-        return CC_ENOMEM;
-    mg_from_clear(f);
+    /* Once per change read: the token's bson_t is kept and its bytes
+     * overwritten, not copied anew (bson_copy is an aligned malloc, and a
+     * free each time). */
+    if (f->token != NULL) {
+        bson_reinit(f->token);
+        uint8_t *room = bson_reserve_buffer(f->token, token->len);
+        if (room == NULL) {
+            mg_from_clear(f);
+            return CC_ENOMEM;
+        }
+        memcpy(room, bson_get_data(token), token->len);
+    } else {
+        bson_t *copy = bson_copy(token);
+        if (copy == NULL)
+            return CC_ENOMEM;
+        f->token = copy;
+    }
     f->kind = kind;
-    f->token = copy;
+    f->t = f->i = 0;
     return 0;
 }
 

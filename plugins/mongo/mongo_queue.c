@@ -12,7 +12,10 @@
 
 void mg_item_clear(mg_item_t *it)
 {
-    free(it->doc);
+    if (it->block != NULL)
+        mg_block_release(it->block);
+    else
+        free(it->doc);
     mg_strv_free(it->recips, it->n_recips);
     memset(it, 0, sizeof *it);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/bson_next.h"   /* header only (inline): no core symbol */
 #include "plugins/mongo/mongo.h"
 
 #define MG_BACKOFF_MIN_MS 100
@@ -60,17 +61,17 @@ static mongoc_change_stream_t *mg_stream_open(mg_stream_t *st, mongoc_client_t *
 }
 
 /* The entry a change belongs to: by ns.coll on a shared stream, else the
- * "*" entry, else the first (collection-less events: dropDatabase). */
-static const mg_entry_t *mg_route(const mg_plan_t *p, const bson_t *doc)
+ * "*" entry, else the first (collection-less events: dropDatabase). `ns`:
+ * the change's "ns" member, or NULL. */
+static const mg_entry_t *mg_route(const mg_plan_t *p, const bson_iter_t *ns)
 {
     if (p->n_entries == 1)
         return p->entries[0];
-    bson_iter_t it, coll;
+    bson_iter_t coll;
     const char *name = NULL;
     uint32_t len = 0;
-    if (bson_iter_init_find(&it, doc, "ns") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-        bson_iter_recurse(&it, &coll) && bson_iter_find(&coll, "coll") &&
-        BSON_ITER_HOLDS_UTF8(&coll))
+    if (ns != NULL && BSON_ITER_HOLDS_DOCUMENT(ns) && bson_iter_recurse(ns, &coll) &&
+        bson_iter_find(&coll, "coll") && BSON_ITER_HOLDS_UTF8(&coll))
         name = bson_iter_utf8(&coll, &len);
     const mg_entry_t *star = NULL;
     for (size_t i = 0; i < p->n_entries; i++) {
@@ -85,19 +86,58 @@ static const mg_entry_t *mg_route(const mg_plan_t *p, const bson_t *doc)
     return star ? star : p->entries[0];
 }
 
+/* The top-level members the reader reads. */
+enum { MG_TOP_ID, MG_TOP_OP, MG_TOP_CT, MG_TOP_NS, MG_TOP_COUNT };
+/* bson_iter_t is over-aligned (128) beyond its size: arrays need a wrapper. */
+typedef struct mg_top_slot {
+    bson_iter_t it;
+} mg_top_slot_t;
+
+/* Finds _id, operationType, clusterTime and (when `want_ns`) ns in one pass
+ * over the change, stopping once it has them; the first member of each name
+ * counts, as with bson_iter_init_find. */
+static void mg_top_scan(const bson_t *doc, bool want_ns, mg_top_slot_t *top, bool *have)
+{
+    static const char *const keys[MG_TOP_COUNT] = {"_id", "operationType", "clusterTime", "ns"};
+    static const uint32_t lens[MG_TOP_COUNT] = {3, 13, 11, 2};
+    unsigned missing = want_ns ? 4 : 3;
+    bson_iter_t it;
+    for (int k = 0; k < MG_TOP_COUNT; k++)
+        have[k] = false;
+    if (!bson_iter_init(&it, doc))
+        return;
+    while (missing > 0 && cc_bson_next(&it)) {
+        uint32_t klen = cc_bson_key_len(&it);
+        for (int k = 0; k < MG_TOP_COUNT; k++) {
+            if (!have[k] && klen == lens[k] &&
+                memcmp(bson_iter_key_unsafe(&it), keys[k], klen) == 0) {
+                top[k].it = it;
+                have[k] = true;
+                if (k != MG_TOP_NS || want_ns)
+                    missing--;
+                break;
+            }
+        }
+    }
+}
+
 /* Queues one change. MG_READ_OK, MG_READ_STOP or MG_READ_ERROR (a lookup failed). */
 static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t *doc,
                           bool *invalidated, bson_error_t *err)
 {
     mg_source_t *src = st->src;
-    bson_iter_t it, idit;
+    mg_top_slot_t top[MG_TOP_COUNT];
+    bool have[MG_TOP_COUNT];
+    mg_top_scan(doc, st->plan->n_entries > 1, top, have);
     const char *op = NULL;
     uint32_t op_len = 0;
-    if (bson_iter_init_find(&it, doc, "operationType") && BSON_ITER_HOLDS_UTF8(&it))
-        op = bson_iter_utf8(&it, &op_len);
+    /* The _unsafe accessors: libbson's inline ones, on elements the scan
+     * found (their bounds checked). */
+    if (have[MG_TOP_OP] && bson_iter_type_unsafe(&top[MG_TOP_OP].it) == BSON_TYPE_UTF8)
+        op = bson_iter_utf8(&top[MG_TOP_OP].it, &op_len);
     unsigned bit = op ? mg_op_bit(op, op_len) : 0;
     *invalidated = bit == MG_OP(INVALIDATE);
-    if (!bson_iter_init_find(&idit, doc, "_id") || !BSON_ITER_HOLDS_DOCUMENT(&idit)) {
+    if (!have[MG_TOP_ID] || bson_iter_type_unsafe(&top[MG_TOP_ID].it) != BSON_TYPE_DOCUMENT) {
         src->host->log(src->self, CC_LOG_WARN, "%s: change without a resume token skipped",
                        st->origin);
         return 0;
@@ -105,12 +145,12 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
     bson_t token;
     const uint8_t *data;
     uint32_t len;
-    bson_iter_document(&idit, &len, &data);
+    bson_iter_document(&top[MG_TOP_ID].it, &len, &data);
     bson_init_static(&token, data, len);
 
-    if (bson_iter_init_find(&it, doc, "clusterTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+    if (have[MG_TOP_CT] && bson_iter_type_unsafe(&top[MG_TOP_CT].it) == BSON_TYPE_TIMESTAMP) {
         uint32_t t = 0, i = 0;
-        bson_iter_timestamp(&it, &t, &i);
+        bson_iter_timestamp(&top[MG_TOP_CT].it, &t, &i);
         atomic_store(&st->last_event_t, t);
         /* Caught up: changes about as fresh as the clock (or, below, an
          * empty batch). Until then the headroom thread leaves the server
@@ -120,7 +160,7 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
             atomic_store(&st->caught_up, true);
     }
 
-    const mg_entry_t *entry = mg_route(st->plan, doc);
+    const mg_entry_t *entry = mg_route(st->plan, have[MG_TOP_NS] ? &top[MG_TOP_NS].it : NULL);
     /* An event its entry did not ask for (entries sharing a stream ask for
      * different operations; a new server event type): skipped, but the
      * stream moves past it. */
@@ -141,9 +181,12 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
     }
     /* MongoDB's invalidate names no namespace; the stream knows it, and
      * sinks filtering on collection or database should see it. */
-    bson_t with_ns = BSON_INITIALIZER;
+    bson_t with_ns;
+    bool have_with_ns = false;   /* only set up when used: this runs per change */
     if (*invalidated && !bson_has_field(doc, "ns") && strcmp(st->plan->database, "*") != 0) {
         bson_t ns;
+        bson_init(&with_ns);
+        have_with_ns = true;
         bson_copy_to_excluding_noinit(doc, &with_ns, "", NULL);
         BSON_APPEND_DOCUMENT_BEGIN(&with_ns, "ns", &ns);
         BSON_APPEND_UTF8(&ns, "db", st->plan->database);
@@ -153,10 +196,13 @@ static int mg_stream_take(mg_stream_t *st, mongoc_client_t *client, const bson_t
         doc = &with_ns;
     }
     item.len = doc->len;
-    item.doc = malloc(doc->len);   /* owned by the item; next() reuses its buffer */
+    /* Owned by the item (a hold on the reader's block); next() reuses its
+     * buffer. */
+    item.doc = mg_block_alloc(&st->block, doc->len, &item.block);
     if (item.doc != NULL)
         memcpy(item.doc, bson_get_data(doc), doc->len);
-    bson_destroy(&with_ns);
+    if (have_with_ns)
+        bson_destroy(&with_ns);
     if (item.doc == NULL)
         goto oom;
     if (mg_queue_push(&src->queue, &item) != 0) {
@@ -340,5 +386,6 @@ void *mg_stream_run(void *arg)
             break;
     }
     mongoc_client_pool_push(src->pool, client);
+    mg_block_retire(&st->block);   /* the changes still queued keep it */
     return NULL;
 }

@@ -216,6 +216,59 @@ static void test_queue_is_bounded_by_bytes(void **state)
     mg_queue_free(&q);
 }
 
+/* Change copies from a reader's blocks: small ones share a block that
+ * lives until its last copy and its reader let go (ASan sees any leak or
+ * use after free); a full block whose copies are all gone is reused; a big
+ * copy is a malloc of its own. */
+static void test_block_copies(void **state)
+{
+    (void)state;
+    mg_block_t *cur = NULL, *owner = NULL, *first = NULL;
+    mg_item_t items[64];
+    for (int i = 0; i < 64; i++) {
+        items[i] = (mg_item_t){.len = 3000};
+        items[i].doc = mg_block_alloc(&cur, 3000, &items[i].block);
+        assert_non_null(items[i].doc);
+        assert_non_null(items[i].block);
+        memset(items[i].doc, i, 3000);
+        if (i == 0)
+            first = items[i].block;
+    }
+    /* 64 x 3000 bytes span several 64 KB blocks, none overlapping. */
+    assert_ptr_not_equal(items[63].block, first);
+    for (int i = 1; i < 64; i++)
+        if (items[i].block == items[i - 1].block)
+            assert_true(items[i].doc >= items[i - 1].doc + 3000);
+    for (int i = 0; i < 64; i++) {
+        for (int k = 0; k < 3000; k += 499)
+            assert_int_equal(items[i].doc[k], i);
+        mg_item_clear(&items[i]);   /* the retired blocks go with their last copy */
+    }
+    /* Every copy gone: the reader's full block starts over, no new block. */
+    mg_block_t *b = cur;
+    for (int i = 0; i < 40; i++) {
+        uint8_t *p = mg_block_alloc(&cur, 3000, &owner);
+        assert_non_null(p);
+        assert_ptr_equal(owner, b);
+        mg_block_release(owner);
+    }
+    assert_ptr_equal(cur, b);
+    /* A big copy is its own malloc. */
+    mg_item_t big = {.len = 1 << 20};
+    big.doc = mg_block_alloc(&cur, 1 << 20, &big.block);
+    assert_non_null(big.doc);
+    assert_null(big.block);
+    big.doc[(1 << 20) - 1] = 1;
+    mg_item_clear(&big);
+    /* A copy outlives its reader's hold. */
+    mg_item_t last = {.len = 8};
+    last.doc = mg_block_alloc(&cur, 8, &last.block);
+    mg_block_retire(&cur);
+    assert_null(cur);
+    memcpy(last.doc, "survives", 8);
+    mg_item_clear(&last);
+}
+
 static void test_unreachable_server_retries_and_stops_promptly(void **state)
 {
     (void)state;
@@ -252,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_lookup_cache_stays_bounded),
         cmocka_unit_test(test_queue_keeps_order_and_closes),
         cmocka_unit_test(test_queue_is_bounded_by_bytes),
+        cmocka_unit_test(test_block_copies),
         cmocka_unit_test(test_unreachable_server_retries_and_stops_promptly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
