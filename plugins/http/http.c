@@ -493,7 +493,7 @@ static void http_retry(http_sink_t *hs, http_key_t *key, long status, const char
 {
     if (key->attempts > hs->max_retries) {
         char why[1024];
-        snprintf(why, sizeof why, "gave up after %u attempt%s: %s", key->attempts,
+        snprintf(why, sizeof why, "gave up after %u attempt%s: %.960s", key->attempts,
                  key->attempts == 1 ? "" : "s", reason);
         http_dead_letter(hs, key, status, why);
         return;
