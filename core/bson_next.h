@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "changecast/portable.h"
+
 static inline bool cc_bson_next(bson_iter_t *it)
 {
     const uint8_t *d = it->raw;
@@ -46,7 +48,7 @@ static inline bool cc_bson_next(bson_iter_t *it)
     }
     uint8_t t = d[o];
     uint32_t k = o + 1, v = k;
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* The key's NUL, eight bytes at a time while they are in bounds: the
      * lowest flagged byte of the zero-byte test is exact. */
     while (len - v >= 8) {
@@ -54,7 +56,7 @@ static inline bool cc_bson_next(bson_iter_t *it)
         memcpy(&x, d + v, 8);
         uint64_t z = (x - UINT64_C(0x0101010101010101)) & ~x & UINT64_C(0x8080808080808080);
         if (z != 0) {
-            v += (uint32_t)__builtin_ctzll(z) / 8;
+            v += (uint32_t)CC_CTZ64(z) / 8;
             goto have_key;
         }
         v += 8;
@@ -64,7 +66,7 @@ static inline bool cc_bson_next(bson_iter_t *it)
         v++;
     if (v >= len)
         return bson_iter_next(it);
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 have_key:
 #endif
     v++;   /* the first value byte (libbson's d1) */

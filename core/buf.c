@@ -90,7 +90,7 @@ void cc_buf_put_uint(cc_buf_t *b, uint64_t v)
         UINT64_C(100000000000000000), UINT64_C(1000000000000000000),
         UINT64_C(10000000000000000000)};
     /* log10 from log2 (1233 / 4096 ~ log10(2)): off by at most one below. */
-    unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+    unsigned bits = 64u - (unsigned)CC_CLZ64(v | 1);
     unsigned t = (bits * 1233u) >> 12;
     size_t n = t + (v >= pow10[t]);
     if (n == 0)
@@ -240,7 +240,7 @@ static inline size_t plain_run(const unsigned char *p, size_t i, size_t n)
                                                 _mm_cmpeq_epi8(x, bslash)));
         unsigned m = (unsigned)_mm_movemask_epi8(hit);
         if (m != 0)
-            return i + (size_t)__builtin_ctz(m);
+            return i + (size_t)CC_CTZ32(m);
         i += 16;
     }
 #endif

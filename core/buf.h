@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "changecast/portable.h"
+
 typedef struct cc_buf {
     char *data;     /* owned; NUL-terminated when len > 0 or after cc_buf_cstr */
     size_t len;
@@ -15,11 +17,7 @@ typedef struct cc_buf {
 
 #define CC_BUF_INIT {NULL, 0, 0, 0}
 
-void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+void cc_buf_printf(cc_buf_t *b, const char *fmt, ...) CC_PRINTF(2, 3);
 /* Append an integer in decimal (no printf: these are on the hot path). */
 void cc_buf_put_int(cc_buf_t *b, int64_t v);
 void cc_buf_put_uint(cc_buf_t *b, uint64_t v);
@@ -93,11 +91,7 @@ const char *cc_buf_cstr(cc_buf_t *b);
 char *cc_buf_steal(cc_buf_t *b, size_t *len);
 /* Writes a message into a caller's (err, errlen) buffer, the core's way of
  * returning error text; a NULL or empty buffer is ignored. */
-void cc_set_err(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+void cc_set_err(char *err, size_t errlen, const char *fmt, ...) CC_PRINTF(3, 4);
 
 void cc_buf_reset(cc_buf_t *b);   /* keeps capacity, clears oom */
 void cc_buf_free(cc_buf_t *b);

@@ -96,9 +96,7 @@ static int verr(parser_t *c, const uint8_t *at, const char *fmt, va_list ap)
     return -1;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
+static int fail(parser_t *c, const uint8_t *at, const char *fmt, ...) CC_PRINTF(3, 4);
 static int fail(parser_t *c, const uint8_t *at, const char *fmt, ...)
 {
     va_list ap;
@@ -229,7 +227,7 @@ static int read_string_slow(parser_t *c, size_t *n, int *nul)
                 o += 8;
                 continue;
             }
-            unsigned k = (unsigned)__builtin_ctzll(m) >> 3;
+            unsigned k = (unsigned)CC_CTZ64(m) >> 3;
             p += k;
             o += k;
             break;
@@ -376,7 +374,7 @@ static inline int read_string(parser_t *c, size_t *n, int *nul)
                 i += 8;
                 continue;
             }
-            i += (unsigned)__builtin_ctzll(m) >> 3;
+            i += (unsigned)CC_CTZ64(m) >> 3;
             if (p[i] != '"')
                 break;
             c->p = p + i + 1;
